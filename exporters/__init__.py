@@ -1,0 +1,1 @@
+"""Turn NeuroLLM's PyTorch parts into ONNX graphs and check them (DESIGN.md §2, §4)."""

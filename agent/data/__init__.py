@@ -1,0 +1,1 @@
+"""Genesis data: content-addressed shards and batches addressed by (shard, offset, length)."""

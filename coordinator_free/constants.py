@@ -34,6 +34,10 @@ TIER_COMPATIBILITY: Final = {
     4: frozenset({3, 4}),
     5: frozenset(),
 }
+# max_layers from memory (DESIGN is silent on the formula; see tiers.py).
+MEMORY_RESERVE_FRACTION: Final = 0.2  # kept back for runtime, activations, OS
+TRAINING_BYTES_PER_PARAMETER: Final = 16  # fp32 weight + gradient + AdamW m and v
+INFERENCE_BYTES_PER_PARAMETER: Final = 4  # fp32 weight only
 
 # ---------------------------------------------------------- identity, wire (§5)
 MAX_CLOCK_SKEW_S: Final = 30.0

@@ -1,0 +1,190 @@
+"""The `neuroshard` command. Flags map onto AgentConfig fields; only this module prints."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from . import __version__
+from .config import AgentConfig, DataConfig, TrainingConfig, default_state_dir
+from .errors import AgentError
+from .logs import configure_logging
+from .model.arch import ARCHITECTURES
+from .progress import ProgressPrinter, tier_name
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help=f"identity, checkpoints, data and caches (default: {default_state_dir()})")
+    parser.add_argument("--arch", default="genesis", choices=sorted(ARCHITECTURES),
+                        help="model architecture (default: genesis; tiny for demos and tests)")
+    parser.add_argument("--runtime", default="auto", choices=("auto", "onnx", "torch"),
+                        help="compute runtime (default: auto, chosen by the benchmark)")
+    parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: CUDA when present)")
+    parser.add_argument("--log-format", default="plain", choices=("plain", "json"), help="log line format")
+    parser.add_argument("--log-level", default="WARNING", help="log level (default: WARNING)")
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="join the network and contribute (alone: train the model solo)")
+    _add_common(run)
+    run.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
+    run.add_argument("--data", type=Path, default=None, help="train on your own text files instead of the default corpus")
+    run.add_argument("--seed", type=int, default=0, help="seed of weights and data order (default: 0)")
+    run.add_argument("--batch-size", type=int, default=None, help="sequences per step (default: per architecture)")
+    run.add_argument("--learning-rate", type=float, default=None, help="peak learning rate (default: per architecture)")
+    run.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default: 100)")
+    run.add_argument("--validate-every", type=int, default=50, help="steps between validations (default: 50)")
+    run.add_argument("--threads", type=int, default=None, help="compute threads (default: all cores)")
+    run.add_argument("--headless", action="store_true", help="plain log lines for services and journals")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuroshard",
+        description="NeuroShard agent: contribute this machine to a coordinator-free network that trains one model.",
+    )
+    parser.add_argument("--version", action="version", version=f"neuroshard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    bench = sub.add_parser("bench", help="measure this device: ms per layer, tier, runtime, max layers")
+    _add_common(bench)
+    bench.add_argument("--no-cache", action="store_true", help="measure again even if a cached figure exists")
+    bench.add_argument("--json", action="store_true", help="print the result as JSON")
+    export = sub.add_parser("export", help="export an architecture's ONNX graphs (needs the export extra)")
+    export.add_argument("--arch", default="genesis", choices=sorted(ARCHITECTURES))
+    export.add_argument("--out", type=Path, required=True, help="directory for the graphs and manifest")
+    export.add_argument("--log-level", default="WARNING")
+    export.add_argument("--log-format", default="plain", choices=("plain", "json"))
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> AgentConfig:
+    training = TrainingConfig(
+        max_steps=getattr(args, "max_steps", None),
+        seed=getattr(args, "seed", 0),
+        batch_sequences=getattr(args, "batch_size", None),
+        learning_rate=getattr(args, "learning_rate", None),
+        checkpoint_every_steps=getattr(args, "checkpoint_every", 100),
+        validate_every_steps=getattr(args, "validate_every", 50),
+    )
+    return AgentConfig(
+        state_dir=args.state_dir or default_state_dir(),
+        arch_name=args.arch,
+        runtime=args.runtime,
+        device=args.device,
+        threads=getattr(args, "threads", None),
+        training=training,
+        data=DataConfig(data_dir=getattr(args, "data", None)),
+    )
+
+
+async def _run_node(config: AgentConfig, printer: ProgressPrinter) -> None:
+    from .node import Node
+
+    loop = asyncio.get_running_loop()
+    async with Node(config, on_event=printer) as node:
+        def stop(signum: int) -> None:
+            if node.stopping:  # a second Ctrl-C: stop waiting for the step in flight
+                raise SystemExit(130)
+            printer._print(f"received {signal.Signals(signum).name}: finishing the current step and saving…")
+            node.request_stop()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop, signum)
+        try:
+            await node.run()
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    printer = ProgressPrinter(log_every_steps=config.training.log_every_steps)
+    if args.headless:
+        printer.interactive = False
+    asyncio.run(_run_node(config, printer))
+    return EXIT_OK
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from coordinator_free.tiers import tier_from_speed
+
+    from .bench import BenchCache, run_benchmark
+    from .model.arch import get_architecture
+
+    config = config_from_args(args)
+    arch = get_architecture(config.arch_name)
+    printer = ProgressPrinter()
+    cache = None if args.no_cache else BenchCache(config.state_dir / "bench-cache.json")
+    if not args.json:
+        print(f"measuring one {arch.name} layer on 8 x {min(256, arch.context_tokens)} tokens…")
+    result = run_benchmark(
+        arch, cache=cache, runtimes=None if config.runtime == "auto" else [config.runtime], device=config.device,
+        progress=lambda runtime, done, total: printer("bench-progress", {"runtime": runtime, "done": done, "total": total}),
+    )
+    if printer._line_open:
+        print()
+    if args.json:
+        print(json.dumps(asdict(result), indent=1))
+        return EXIT_OK
+    print(f"{'runtime':<8} {'device':<8} {'ms/layer':>10}  {'tier':<4}  note")
+    for m in result.measurements:
+        note = "cached" if m.cached else "measured now"
+        if m.runtime == result.runtime and m.device == result.device:
+            note += ", chosen"
+        print(f"{m.runtime:<8} {m.device:<8} {m.ms_per_layer:>10.2f}  {tier_name(tier_from_speed(m.ms_per_layer)):<4}  {note}")
+    print(f"tier {tier_name(result.tier)}: runtime {result.runtime} on {result.device}; "
+          f"{result.memory_bytes / 2**30:.1f} GiB free -> up to {result.max_layers} layers of {arch.name}")
+    return EXIT_OK
+
+
+def command_export(args: argparse.Namespace) -> int:
+    from .model.arch import get_architecture
+
+    try:
+        from exporters.export import export_architecture
+    except ImportError as error:
+        raise AgentError(f"export needs PyTorch and onnx ({error}); install: pip install 'neuroshard-agent[export]'") from None
+    arch = get_architecture(args.arch)
+    print(f"exporting {arch.name} v{arch.arch_version} to {args.out}…")
+    result = export_architecture(arch, args.out, progress=lambda message: print("  " + message))
+    print(f"wrote {args.out / 'manifest.json'}")
+    report = getattr(result, "summary", None)
+    if callable(report):
+        print(report())
+    return EXIT_OK
+
+
+COMMANDS = {"run": command_run, "bench": command_bench, "export": command_export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    configure_logging(log_format=args.log_format, level=args.log_level)
+    try:
+        return COMMANDS[args.command](args)
+    except AgentError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training loops: solo genesis training now; pipeline stages and DiLoCo later."""

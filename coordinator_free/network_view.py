@@ -123,8 +123,6 @@ class NetworkView:
 
     nodes: tuple[NodeView, ...]
     layer_count: int  # layers of the architecture the view is about
-    # Replicas wanted per genesis shard: below this a shard is "lacking".
-    target_shard_replicas: int = 1
 
     def __post_init__(self) -> None:
         if self.layer_count < 1:
@@ -177,7 +175,13 @@ class NetworkView:
 
     @cached_property
     def shard_holder_counts(self) -> Mapping[ShardId, int]:
+        """Nodes holding each genesis shard, whatever their mode."""
         return Counter(shard for node in self.nodes for shard in node.shards)
+
+    @cached_property
+    def shard_server_counts(self) -> Mapping[ShardId, int]:
+        """Nodes in DATA mode serving each shard."""
+        return Counter(shard for node in self.nodes if node.mode is Mode.DATA for shard in node.shards)
 
     @cached_property
     def mode_counts(self) -> Mapping[Mode, int]:

@@ -67,13 +67,14 @@ def test_view_indexes_modes_and_shards() -> None:
         nodes=(
             node("a", 0, mode=Mode.DATA, shards=frozenset({ShardId("x"), ShardId("y")})),
             node("b", 0, mode=Mode.DATA, shards=frozenset({ShardId("x")})),
-            node("c", 0, mode=Mode.VERIFY),
+            node("c", 0, mode=Mode.VERIFY, shards=frozenset({ShardId("x")})),
         ),
         layer_count=1,
     )
     assert view.mode_counts[Mode.DATA] == 2 and view.mode_counts[Mode.VERIFY] == 1
     assert view.mode_counts[Mode.ASYNC] == 0
-    assert view.shard_holder_counts == {"x": 2, "y": 1}
+    assert view.shard_holder_counts == {"x": 3, "y": 1}
+    assert view.shard_server_counts == {"x": 2, "y": 1}
     assert view.by_id[NodeId("c")].mode is Mode.VERIFY
 
 

@@ -57,7 +57,7 @@ class ModeDecision:
 
 def verifiers_needed(network_size: int) -> int:
     """ceil(p · n) with p the §7 spot-check probability: 0 below 20 nodes."""
-    # Rounded first: 0.03 · 300 is 9.000000000000002 in binary floating point.
+    # Rounded first, so a product landing a rounding error above an integer adds no verifier.
     return math.ceil(round(spot_check_probability(network_size) * network_size, 9))
 
 

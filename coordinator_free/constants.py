@@ -46,6 +46,8 @@ MAX_CLOCK_SKEW_S: Final = 30.0
 HEARTBEAT_INTERVAL_S: Final = 30.0
 DEGRADED_AFTER_MISSED_HEARTBEATS: Final = 2
 OFFLINE_AFTER_S: Final = 120.0
+PEER_FORGET_AFTER_S: Final = 3600.0  # silence before a peer leaves the table (local policy)
+MDNS_SERVICE_TYPE: Final = "_neuroshard._tcp.local."
 
 # --------------------------------------------------------- adaptive scale (§7)
 # Each table is ((upper bound of n, exclusive), value) ... then the value past

@@ -1,0 +1,1 @@
+"""The local HTTP API for the dashboard and scripts; schema.py is what tui/ imports."""

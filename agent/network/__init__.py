@@ -1,0 +1,1 @@
+"""Peers: server, client, discovery, membership (DESIGN.md §6)."""

@@ -1,0 +1,1 @@
+"""Signed envelopes, tensors on the wire and the refusal codes (DESIGN.md §5)."""

@@ -106,6 +106,8 @@ class Node:
         """Train until max_steps or a stop request (one documented loop per entry point)."""
         assert self.trainer is not None, "use `async with Node(...)` before run()"
         config = self.config.training
+        if self.trainer.step == 0:  # the starting point of the curve: about ln(vocab) for random weights
+            await self._validate()
         while not self._stop.is_set():
             if config.max_steps is not None and self.trainer.step >= config.max_steps:
                 break
@@ -116,11 +118,15 @@ class Node:
             self._record(metrics)
             step = self.trainer.step
             if step % config.validate_every_steps == 0 or step == config.max_steps:
-                self.status.validation_loss = await asyncio.to_thread(self.trainer.validate)
-                self.on_event("validation", {"step": step, "validation_loss": self.status.validation_loss})
+                await self._validate()
             if step % config.checkpoint_every_steps == 0:
                 await self._checkpoint()
         self.on_event("stopped", {"step": self.trainer.step})
+
+    async def _validate(self) -> None:
+        assert self.trainer is not None
+        self.status.validation_loss = await asyncio.to_thread(self.trainer.validate)
+        self.on_event("validation", {"step": self.trainer.step, "validation_loss": self.status.validation_loss})
 
     def _record(self, metrics: StepMetrics) -> None:
         self.status.step = metrics.step

@@ -19,6 +19,10 @@ from ..errors import AgentError
 from ..model.arch import Architecture
 
 SHIPPED_GRAPHS_DIR = Path(__file__).resolve().parent.parent / "graphs"
+# The fields a graph's math depends on. Depth (layer_count) and the version
+# numbers are absent on purpose: one block graph serves every layer, so layer
+# growth keeps the graphs it had.
+GRAPH_SHAPING_FIELDS = ("hidden_size", "head_count", "mlp_size", "context_tokens", "vocab_size", "layer_norm_eps")
 EXPORT_HINT = "export them with `neuroshard export --arch NAME --out DIR` on a machine with PyTorch"
 
 
@@ -27,8 +31,24 @@ class GraphError(AgentError, ValueError):
 
 
 def shipped_graphs_dir(arch: Architecture) -> Path:
-    """Where the package keeps the graphs of a built-in architecture."""
-    return SHIPPED_GRAPHS_DIR / f"{arch.name}-v{arch.arch_version}"
+    """Where the package keeps the graphs of `arch`.
+
+    The directory of its exact version when there is one; otherwise a shipped
+    version of the same name whose graphs fit (layer growth changes only the
+    depth, so genesis v2 runs on genesis v1's graphs).
+    """
+    exact = SHIPPED_GRAPHS_DIR / f"{arch.name}-v{arch.arch_version}"
+    if (exact / MANIFEST_FILE_NAME).is_file():
+        return exact
+    wanted = asdict(arch)
+    for candidate in sorted(SHIPPED_GRAPHS_DIR.glob(f"{arch.name}-v*/{MANIFEST_FILE_NAME}")):
+        try:
+            recorded = Manifest.read(candidate.parent).architecture
+        except ExportError:
+            continue  # a damaged shipped manifest is reported when it is the one asked for
+        if all(recorded.get(k) == wanted[k] for k in GRAPH_SHAPING_FIELDS):
+            return candidate.parent
+    return exact
 
 
 class GraphSet:
@@ -52,10 +72,12 @@ class GraphSet:
     def _check_architecture(self) -> None:
         expected = asdict(self.arch)
         recorded = self.manifest.architecture
-        differing = sorted(k for k in set(expected) | set(recorded) if expected.get(k) != recorded.get(k))
+        differing = [k for k in GRAPH_SHAPING_FIELDS if expected.get(k) != recorded.get(k)]
         if differing:
             shown = ", ".join(f"{k}: graphs {recorded.get(k)!r}, wanted {expected.get(k)!r}" for k in differing)
-            raise GraphError(f"the graphs in {self.directory} were made for another architecture ({shown}); {EXPORT_HINT}")
+            raise GraphError(
+                f"the graphs in {self.directory} do not fit architecture {self.arch.name!r} ({shown}); {EXPORT_HINT}"
+            )
 
     def entry(self, name: str) -> GraphEntry:
         try:

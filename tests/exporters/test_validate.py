@@ -1,0 +1,48 @@
+"""The validator: a wrong graph fails with one ExportError naming the worst tensor."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.model.arch import TINY
+from exporters.errors import ExportError
+from exporters.export import GraphExporter
+from exporters.graphs import graph_names
+from exporters.validate import validate_graphs
+
+
+class ExporterWithoutNllDecomposition(GraphExporter):
+    """The silent trap: without decomposing nll_loss, the loss gradient is batch·tokens too large."""
+
+    def decompositions(self) -> dict[Any, Any]:
+        return {}
+
+
+def test_wrong_cross_entropy_gradient_is_caught_and_named(tmp_path: Path) -> None:
+    _, path = ExporterWithoutNllDecomposition(TINY).export_graph("head", "train", tmp_path)
+    with pytest.raises(ExportError) as caught:
+        validate_graphs(TINY, {"head_train": path})
+    first_line = str(caught.value).splitlines()[0]
+    assert "worst: head_train/grad" in first_line
+    assert "[values]" in first_line
+    assert "head_train/loss" not in str(caught.value)  # the loss itself is right: that is the trap
+
+
+def test_shipped_tiny_graphs_still_match_the_model_code(shipped_tiny_dir: Path) -> None:
+    paths = {name: shipped_tiny_dir / f"{name}.onnx" for name in graph_names()}
+    report = validate_graphs(TINY, paths)
+    assert len({c.graph for c in report.checks}) == 6
+
+
+def test_a_graph_with_other_inputs_fails_on_names_before_values(tmp_path: Path, shipped_tiny_dir: Path) -> None:
+    impostor = tmp_path / "head_forward.onnx"
+    shutil.copy(shipped_tiny_dir / "block_forward.onnx", impostor)
+    with pytest.raises(ExportError) as caught:
+        validate_graphs(TINY, {"head_forward": impostor, "block_forward": shipped_tiny_dir / "block_forward.onnx"})
+    message = str(caught.value)
+    assert "head_forward/inputs [names]" in message
+    assert "block_forward" not in message  # the good graph passed; only failures are listed

@@ -158,11 +158,13 @@ def command_export(args: argparse.Namespace) -> int:
         raise AgentError(f"export needs PyTorch and onnx ({error}); install: pip install 'neuroshard-agent[export]'") from None
     arch = get_architecture(args.arch)
     print(f"exporting {arch.name} v{arch.arch_version} to {args.out}…")
-    result = export_architecture(arch, args.out, progress=lambda message: print("  " + message))
-    print(f"wrote {args.out / 'manifest.json'}")
-    report = getattr(result, "summary", None)
-    if callable(report):
-        print(report())
+    report = export_architecture(arch, args.out, progress=lambda message: print("  " + message))
+    for graph, error in sorted(report.validation.worst_by_graph().items()):
+        print(f"  {graph:<18} max relative error vs PyTorch {error:.2e} (limit {report.validation.tolerance:.0e})")
+    if report.int8 is not None:
+        print(f"  int8 block forward: relative RMS error {report.int8.relative_rms_error:.2%} "
+              f"({report.int8.quantized_matmuls} integer matmuls)")
+    print(f"wrote {len(report.manifest.graphs)} graphs and {args.out / 'manifest.json'}")
     return EXIT_OK
 
 

@@ -84,6 +84,9 @@ REPLACEMENT_SPEEDUP_FRACTION: Final = 0.2  # a candidate > 20 % faster may repla
 SLOW_MEMBER_LATENCY_FACTOR: Final = 2.0
 SLOW_MEMBER_WINDOW_S: Final = 300.0
 FORMATION_LATENCY_SCALE_MS: Final = 100.0  # score = new / (1 + latency/100)
+# A candidate the founder never measured counts as this slow (DESIGN is silent):
+# it can still be picked, but any measured peer within 1 s beats it.
+FORMATION_UNKNOWN_LATENCY_MS: Final = 1000.0
 
 # --------------------------------------------------------------- training (§9)
 OUTER_LEARNING_RATE: Final = 0.7
@@ -94,6 +97,14 @@ DILOCO_FRESHNESS_TABLE: Final = ((3600.0, 1.0), (86400.0, 0.9), (604800.0, 0.7))
 DILOCO_FRESHNESS_OLDEST: Final = 0.3
 TRIM_FRACTION: Final = 0.2
 BYZANTINE_FRACTION: Final = 0.2
+# Robust aggregation (coordinator_free/aggregation.py): a contribution longer
+# than this × the cohort's median norm is scaled down to it (§15 magnitude
+# check); honest vectors are almost never that long, large noise always is.
+CLIP_MEDIAN_NORM_FACTOR: Final = 2.0
+# Geometric median (smoothed Weiszfeld): stop after this many steps, or once a
+# step moves less than this share of the contributions' RMS pairwise distance.
+GEOMETRIC_MEDIAN_MAX_ITERATIONS: Final = 200
+GEOMETRIC_MEDIAN_RELATIVE_TOLERANCE: Final = 1e-7
 
 # ----------------------------------------------------------- layer growth (§10)
 GROWTH_MIN_STEPS_SINCE_UPGRADE: Final = 10000

@@ -141,6 +141,11 @@ class NetworkView:
         return {node.node_id: node for node in self.nodes}
 
     @cached_property
+    def position_of(self) -> Mapping[NodeId, int]:
+        """Index of each node in `nodes` (and in every column)."""
+        return {node.node_id: index for index, node in enumerate(self.nodes)}
+
+    @cached_property
     def columns(self) -> ViewColumns:
         count = len(self.nodes)
         starts = np.zeros(count, dtype=np.int64)

@@ -76,6 +76,7 @@ def test_view_indexes_modes_and_shards() -> None:
     assert view.shard_holder_counts == {"x": 3, "y": 1}
     assert view.shard_server_counts == {"x": 2, "y": 1}
     assert view.by_id[NodeId("c")].mode is Mode.VERIFY
+    assert view.position_of[NodeId("c")] == 2
 
 
 def test_view_refuses_repeated_nodes_and_empty_models() -> None:

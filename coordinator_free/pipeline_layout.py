@@ -1,0 +1,54 @@
+"""Which layers each quorum member runs: cutting the model into pipeline stages.
+
+Given the members in pipeline order, each with the layers it holds and its
+speed, choose cut points 0 = c₀ < c₁ < … < c_k = L so that member i runs
+[c_{i-1}, c_i), a non-empty run inside what it holds. Among the valid cuts,
+aim at stages whose run time (layers × ms per layer) is even: the target
+share of member i is proportional to its speed (1 / ms per layer), and each
+cut is clamped into its feasible interval.
+
+Feasibility in O(k): a backward pass gives the latest each cut may be (its
+member's last held layer, and one before the next cut's latest); a forward
+pass takes each target, clamped between one past the previous cut (and the
+next member's first held layer) and that latest. If a forward step finds its
+interval empty, no cut exists for this order. Used by quorum formation and by
+replacement, so a quorum's layer map always comes from this one rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from .network_view import LayerRange
+
+
+def balanced_stages(
+    held: Sequence[LayerRange], speeds_ms_per_layer: Sequence[float], layer_count: int
+) -> tuple[LayerRange, ...] | None:
+    """The run of layers each member executes, in order, or None if this order cannot cover [0, L)."""
+    count = len(held)
+    if count == 0 or count > layer_count or held[0].start > 0 or held[-1].stop < layer_count:
+        return None
+    latest = [0] * count
+    latest[-1] = layer_count
+    for index in range(count - 2, -1, -1):
+        latest[index] = min(held[index].stop, latest[index + 1] - 1)
+    speeds_per_ms = [1.0 / speed for speed in speeds_ms_per_layer]
+    total_speed = sum(speeds_per_ms)
+    cuts = [0]
+    running_speed = 0.0
+    for index in range(count - 1):
+        running_speed += speeds_per_ms[index]
+        target = math.floor(layer_count * running_speed / total_speed + 0.5)
+        earliest = max(cuts[-1] + 1, held[index + 1].start)
+        if earliest > latest[index]:
+            return None
+        cuts.append(min(max(target, earliest), latest[index]))
+    cuts.append(layer_count)
+    return tuple(LayerRange(cuts[i], cuts[i + 1]) for i in range(count))
+
+
+def bottleneck_ms(stages: Sequence[LayerRange], speeds_ms_per_layer: Sequence[float]) -> float:
+    """The slowest stage's time per micro-batch: what limits the pipeline's throughput."""
+    return max(len(stage) * speed for stage, speed in zip(stages, speeds_ms_per_layer, strict=True))

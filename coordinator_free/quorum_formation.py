@@ -1,0 +1,304 @@
+"""Forming a quorum: a speed-matched group that covers every layer (DESIGN.md §8).
+
+The *founder* (DESIGN's "initiator" of the formation; the pipeline initiator
+is whoever ends up running layer 0) grows one contiguous block of layers from
+the range it holds. Each step adds the free candidate with the best
+`new_layers_covered / (1 + latency_ms / 100)`, where new layers are those it
+extends the block by, on one side (a member runs one contiguous run, so a
+candidate that reaches past both ends can only extend one; the larger side
+wins, the right on a tie). Ties between candidates go to the smaller node id.
+Formation fails when the block stops growing before it covers [0, L).
+
+Choices DESIGN leaves open:
+
+- Compatibility is pairwise (see tiers.py), so a quorum lies in one window
+  of two adjacent tiers. Formation runs once per window that contains the
+  founder's tier ({t-1, t} and {t, t+1}, clipped to T1-T4) and keeps the
+  complete result with the smallest bottleneck stage time, then fewer
+  members, then lower summed latency, then the faster window.
+- Min quorum size (§7) is capped at the layer count (each member runs at
+  least one layer). When coverage needs fewer members, the best-scoring
+  free candidates (layers held / latency factor, then node id) join where
+  a valid stage cut exists, at the position with the smallest bottleneck.
+- Stages are cut by `pipeline_layout.balanced_stages` (speed-proportional).
+- `excluded` is how the founder "retries with alternates": pass the nodes
+  that refused the last proposal.
+- Unmeasured latency counts as `FORMATION_UNKNOWN_LATENCY_MS`.
+
+Cost: O(C) numpy work per greedy step (C = candidates in the view), at most
+L steps, plus a Python scan of the tied best candidates for the id tie-break.
+The simulator keeps it cheap by passing a view of the free nodes only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from .constants import FORMATION_LATENCY_SCALE_MS, FORMATION_UNKNOWN_LATENCY_MS
+from .errors import ProtocolError
+from .network_view import LayerRange, NetworkView, NodeView
+from .pipeline_layout import balanced_stages, bottleneck_ms
+from .scale import min_quorum_size, quorum_session_s
+from .tiers import SLOWEST_PIPELINE_TIER, Tier, is_pipeline_tier
+from .types import NodeId, QuorumId
+
+
+@dataclass(frozen=True)
+class QuorumMember:
+    node_id: NodeId
+    stage: LayerRange  # the layers it runs in this quorum (within those it holds)
+    tier: Tier
+    speed_ms_per_layer: float  # its benchmark, for stage balancing and replacement
+
+
+@dataclass(frozen=True)
+class QuorumProposal:
+    """What the founder signs and sends to every member; all must accept."""
+
+    quorum_id: QuorumId
+    founder: NodeId
+    members: tuple[QuorumMember, ...]  # pipeline order: layer 0 first, the head last
+    tier: Tier  # the slowest member's tier
+    created_at_s: float  # the founder's clock when it proposed
+    session_s: float  # session length
+
+    @property
+    def initiator(self) -> NodeId:
+        return self.members[0].node_id
+
+    @property
+    def finisher(self) -> NodeId:
+        return self.members[-1].node_id
+
+    @property
+    def layer_map(self) -> Mapping[NodeId, LayerRange]:
+        return {member.node_id: member.stage for member in self.members}
+
+
+class FormationFailureReason(Enum):
+    FOUNDER_UNAVAILABLE = "founder_unavailable"  # T5, no layers, busy, or not in the view
+    UNCOVERED_LAYERS = "uncovered_layers"  # some layer has no usable candidate
+    TOO_FEW_MEMBERS = "too_few_members"  # coverage is complete but min size is not met
+
+
+@dataclass(frozen=True)
+class FormationFailure:
+    reason: FormationFailureReason
+    detail: str  # for the log: what was missing, with numbers
+    missing_layers: tuple[int, ...] = ()  # layers the best attempt could not cover
+
+
+FormationResult = QuorumProposal | FormationFailure
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Free, pipeline-tier candidates near the founder's tier, as columns."""
+
+    view: NetworkView  # ids are looked up lazily: only ties need them
+    positions: np.ndarray  # index of each candidate in view.nodes
+    starts: np.ndarray
+    stops: np.ndarray
+    tiers: np.ndarray
+    speeds_ms_per_layer: np.ndarray
+    latency_factors: np.ndarray  # 1 + latency_ms / 100
+
+    def node_id(self, index: int) -> NodeId:
+        return self.view.nodes[int(self.positions[index])].node_id
+
+
+def form_quorum(
+    founder_id: NodeId,
+    view: NetworkView,
+    *,
+    now_s: float,
+    latency_ms: Mapping[NodeId, float],
+    excluded: frozenset[NodeId] = frozenset(),
+) -> FormationResult:
+    """A proposal covering every layer, or why none exists in `view` right now."""
+    founder = view.by_id.get(founder_id)
+    problem = _founder_problem(founder_id, founder, view)
+    if problem is not None or founder is None:
+        return FormationFailure(FormationFailureReason.FOUNDER_UNAVAILABLE, problem or "")
+    pool = _candidate_pool(founder, view, latency_ms, excluded)
+    minimum = min(min_quorum_size(view.size), view.layer_count)
+    attempts = [
+        _attempt(founder, pool, frozenset(window), view.layer_count, minimum)
+        for window in _tier_windows(founder.tier)
+    ]
+    layouts = [attempt for attempt in attempts if isinstance(attempt, _Layout)]
+    if not layouts:
+        failures = [attempt for attempt in attempts if isinstance(attempt, FormationFailure)]
+        return min(failures, key=lambda failure: len(failure.missing_layers))
+    best = min(layouts, key=lambda layout: layout.rank)
+    return _proposal(founder, best, now_s=now_s, session_s=quorum_session_s(view.size))
+
+
+def _founder_problem(founder_id: NodeId, founder: NodeView | None, view: NetworkView) -> str | None:
+    if founder is None:
+        return f"founder {founder_id} is not in the view"
+    if not is_pipeline_tier(founder.tier):
+        return f"founder {founder_id} is {founder.tier.name}: async only, never in a quorum"
+    if founder.in_quorum:
+        return f"founder {founder_id} is already in quorum {founder.quorum_id}"
+    if founder.layer_range is None or founder.layer_range.start >= view.layer_count:
+        return f"founder {founder_id} holds no layer of this {view.layer_count}-layer model"
+    return None
+
+
+def _tier_windows(tier: Tier) -> list[set[int]]:
+    lower = {max(int(Tier.T1), tier - 1), int(tier)}
+    upper = {int(tier), min(int(SLOWEST_PIPELINE_TIER), tier + 1)}
+    return [lower] if lower == upper else [lower, upper]
+
+
+def _candidate_pool(
+    founder: NodeView, view: NetworkView, latency_ms: Mapping[NodeId, float], excluded: frozenset[NodeId]
+) -> _Pool:
+    """Vectorised over the view; Python work only per excluded node and latency entry."""
+    columns = view.columns
+    near = np.abs(columns.tiers - int(founder.tier)) <= 1
+    mask = (columns.stops > columns.starts) & ~columns.in_quorum & near & (columns.tiers <= SLOWEST_PIPELINE_TIER)
+    for node_id in (founder.node_id, *excluded):
+        position = view.position_of.get(node_id)
+        if position is not None:
+            mask[position] = False
+    latencies = np.full(len(view.nodes), FORMATION_UNKNOWN_LATENCY_MS)
+    for node_id, measured_ms in latency_ms.items():
+        position = view.position_of.get(node_id)
+        if position is not None:
+            latencies[position] = measured_ms
+    positions = np.flatnonzero(mask)
+    return _Pool(
+        view=view,
+        positions=positions,
+        starts=columns.starts[positions],
+        stops=columns.stops[positions],
+        tiers=columns.tiers[positions],
+        speeds_ms_per_layer=columns.speeds_ms_per_layer[positions],
+        latency_factors=1.0 + latencies[positions] / FORMATION_LATENCY_SCALE_MS,
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    members: tuple[QuorumMember, ...]  # pipeline order
+    rank: tuple[float, int, float, int]  # bottleneck ms, size, latency sum, window
+
+
+def _best_index(pool: _Pool, scores: np.ndarray) -> int | None:
+    """Highest positive score, smallest node id among equals."""
+    if scores.size == 0 or scores.max() <= 0.0:
+        return None
+    tied = np.flatnonzero(scores == scores.max())
+    return int(min(tied, key=pool.node_id))
+
+
+def _attempt(
+    founder: NodeView, pool: _Pool, window: frozenset[int], layer_count: int, minimum: int
+) -> _Layout | FormationFailure:
+    """Formation within one tier window: grow the block, then reach the min size."""
+    available = np.isin(pool.tiers, sorted(window))
+    order = _grow_block(founder, pool, available, layer_count)
+    if isinstance(order, FormationFailure):
+        return order
+    while len(order) < minimum:
+        grown = _add_member(founder, pool, available, order, layer_count)
+        if grown is None:
+            return FormationFailure(
+                FormationFailureReason.TOO_FEW_MEMBERS,
+                f"tiers {sorted(window)}: only {len(order)} members fit, min quorum size is {minimum}",
+            )
+        order = grown
+    layout = _layout(founder, pool, order, layer_count, window)
+    if layout is None:  # cannot happen: a grown block always has a valid cut
+        raise ProtocolError(f"internal: no stage cut for a complete block {order}")
+    return layout
+
+
+def _grow_block(
+    founder: NodeView, pool: _Pool, available: np.ndarray, layer_count: int
+) -> list[int] | FormationFailure:
+    """Greedy coverage; marks picked candidates unavailable. Pipeline order, founder as -1."""
+    founder_range = _founder_range(founder)
+    low, high = founder_range.start, min(founder_range.stop, layer_count)
+    order = [-1]
+    while low > 0 or high < layer_count:
+        left = np.where(available & (pool.starts < low) & (pool.stops >= low), low - pool.starts, 0)
+        right = np.where(available & (pool.starts <= high) & (pool.stops > high), pool.stops - high, 0)
+        pick = _best_index(pool, np.maximum(left, right) / pool.latency_factors)
+        if pick is None:
+            return FormationFailure(
+                FormationFailureReason.UNCOVERED_LAYERS,
+                f"no free compatible holder extends layers [{low}, {high}) of {layer_count}",
+                missing_layers=(*range(0, low), *range(high, layer_count)),
+            )
+        available[pick] = False
+        if right[pick] >= left[pick]:
+            high = int(pool.stops[pick])
+            order.append(pick)
+        else:
+            low = int(pool.starts[pick])
+            order.insert(0, pick)
+    return order
+
+
+def _add_member(
+    founder: NodeView, pool: _Pool, available: np.ndarray, order: list[int], layer_count: int
+) -> list[int] | None:
+    """The order with one more member where a valid stage cut exists, or None."""
+    while True:
+        pick = _best_index(pool, np.where(available, pool.stops - pool.starts, 0) / pool.latency_factors)
+        if pick is None:
+            return None
+        available[pick] = False
+        tries = [order[:position] + [pick] + order[position:] for position in range(len(order) + 1)]
+        fitting = [(layout.rank[0], t) for t in tries if (layout := _layout(founder, pool, t, layer_count))]
+        if fitting:
+            return min(fitting, key=lambda pair: pair[0])[1]  # first of the smallest bottleneck
+
+
+def _founder_range(founder: NodeView) -> LayerRange:
+    if founder.layer_range is None:  # _founder_problem refuses this before any attempt
+        raise ProtocolError(f"founder {founder.node_id} holds no layers")
+    return founder.layer_range
+
+
+def _layout(
+    founder: NodeView, pool: _Pool, order: Sequence[int], layer_count: int, window: frozenset[int] = frozenset()
+) -> _Layout | None:
+    held = [_founder_range(founder) if i < 0 else LayerRange(int(pool.starts[i]), int(pool.stops[i])) for i in order]
+    speeds = [founder.speed_ms_per_layer if i < 0 else float(pool.speeds_ms_per_layer[i]) for i in order]
+    stages = balanced_stages(held, speeds, layer_count)
+    if stages is None:
+        return None
+    members = tuple(
+        QuorumMember(
+            node_id=founder.node_id if i < 0 else pool.node_id(i),
+            stage=stage,
+            tier=founder.tier if i < 0 else Tier(int(pool.tiers[i])),
+            speed_ms_per_layer=speed,
+        )
+        for i, stage, speed in zip(order, stages, speeds, strict=True)
+    )
+    latency_sum = sum(float(pool.latency_factors[i]) for i in order if i >= 0)
+    rank = (bottleneck_ms(stages, speeds), len(order), latency_sum, min(window, default=0))
+    return _Layout(members=members, rank=rank)
+
+
+def _proposal(founder: NodeView, layout: _Layout, *, now_s: float, session_s: float) -> QuorumProposal:
+    """Deterministic id: the same founder, time and members give the same quorum id."""
+    text = "|".join([founder.node_id, repr(float(now_s)), *(m.node_id for m in layout.members)])
+    return QuorumProposal(
+        quorum_id=QuorumId(hashlib.sha256(text.encode()).hexdigest()),
+        founder=founder.node_id,
+        members=layout.members,
+        tier=max(member.tier for member in layout.members),
+        created_at_s=now_s,
+        session_s=session_s,
+    )

@@ -1,0 +1,51 @@
+"""Cutting the model into pipeline stages: valid, and even in time where possible."""
+
+from __future__ import annotations
+
+import pytest
+
+from coordinator_free.network_view import LayerRange
+from coordinator_free.pipeline_layout import balanced_stages, bottleneck_ms
+
+
+def ranges(*pairs: tuple[int, int]) -> list[LayerRange]:
+    return [LayerRange(a, b) for a, b in pairs]
+
+
+@pytest.mark.parametrize(
+    ("held", "speeds", "layers", "expected"),
+    [
+        # equal speeds, full holders: 11 layers as evenly as rounding allows
+        (ranges((0, 11), (0, 11), (0, 11)), [10.0] * 3, 11, ranges((0, 4), (4, 7), (7, 11))),
+        # twice as fast gets twice the layers
+        (ranges((0, 12), (0, 12)), [5.0, 10.0], 12, ranges((0, 8), (8, 12))),
+        # targets clamped by what each member holds
+        (ranges((0, 3), (0, 11)), [10.0, 10.0], 11, ranges((0, 3), (3, 11))),
+        (ranges((0, 11), (9, 11)), [10.0, 10.0], 11, ranges((0, 9), (9, 11))),
+        # one member runs everything
+        (ranges((0, 5)), [10.0], 5, ranges((0, 5))),
+        # one layer each, exactly
+        (ranges((0, 3), (0, 3), (0, 3)), [1.0, 50.0, 1.0], 3, ranges((0, 1), (1, 2), (2, 3))),
+    ],
+)
+def test_balanced_stages(held: list[LayerRange], speeds: list[float], layers: int, expected: list[LayerRange]) -> None:
+    assert list(balanced_stages(held, speeds, layers) or ()) == expected
+
+
+@pytest.mark.parametrize(
+    ("held", "layers"),
+    [
+        (ranges((1, 11)), 11),  # nobody runs layer 0
+        (ranges((0, 10)), 11),  # nobody runs the last layer
+        (ranges((0, 11), (4, 6)), 11),  # the nested member would leave a gap after it
+        (ranges((0, 4), (6, 11)), 11),  # a hole between members
+        (ranges((0, 2), (0, 2), (0, 2)), 2),  # more members than layers
+        ([], 3),
+    ],
+)
+def test_impossible_orders_have_no_stages(held: list[LayerRange], layers: int) -> None:
+    assert balanced_stages(held, [10.0] * len(held), layers) is None
+
+
+def test_bottleneck_is_the_slowest_stage() -> None:
+    assert bottleneck_ms(ranges((0, 4), (4, 6)), [10.0, 30.0]) == 60.0

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.model.arch import TINY
+from agent.model.arch import GENESIS, TINY, Architecture
+from agent.runtime.graphs import shipped_graphs_dir
 from exporters.errors import ExportError
 from exporters.export import GraphExporter
 from exporters.graphs import graph_names
@@ -32,9 +33,10 @@ def test_wrong_cross_entropy_gradient_is_caught_and_named(tmp_path: Path) -> Non
     assert "head_train/loss" not in str(caught.value)  # the loss itself is right: that is the trap
 
 
-def test_shipped_tiny_graphs_still_match_the_model_code(shipped_tiny_dir: Path) -> None:
-    paths = {name: shipped_tiny_dir / f"{name}.onnx" for name in graph_names()}
-    report = validate_graphs(TINY, paths)
+@pytest.mark.parametrize("arch", [TINY, GENESIS], ids=lambda a: a.name)
+def test_shipped_graphs_still_match_the_model_code(arch: Architecture) -> None:
+    directory = shipped_graphs_dir(arch)
+    report = validate_graphs(arch, {name: directory / f"{name}.onnx" for name in graph_names()})
     assert len({c.graph for c in report.checks}) == 6
 
 

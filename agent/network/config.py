@@ -97,9 +97,19 @@ class NetworkConfig:
             raise NetworkConfigError("record_max_age_s must not exceed forget_after_s")
         if self.backoff_cap_s < self.backoff_base_s:
             raise NetworkConfigError("backoff_cap_s must be ≥ backoff_base_s")
+        for address in self.bootstrap_peers:
+            parse_peer_address(address)
 
     def replace(self, **changes: Any) -> NetworkConfig:
         return dataclasses.replace(self, **changes)
+
+
+def parse_peer_address(text: str) -> tuple[str, int]:
+    """"host:port" → (host, port), with the expected form in the error."""
+    host, separator, port_text = text.rpartition(":")
+    if not separator or not host or not port_text.isdigit() or not 0 < int(port_text) <= 65535:
+        raise NetworkConfigError(f"peer address {text!r} must look like host:port, e.g. 192.168.1.20:{DEFAULT_PEER_PORT}")
+    return host, int(port_text)
 
 
 def network_config_from_mapping(values: dict[str, Any], base: NetworkConfig | None = None) -> NetworkConfig:

@@ -29,6 +29,7 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,3 +176,15 @@ def _require_int(value: Any, name: str) -> None:
     # bool is an int subclass; msgpack never yields one for an int field, but reject it anyway
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_INT64:
         raise WireError(ErrorCode.MALFORMED, f"{name} must be a non-negative 64-bit integer")
+
+
+class Sealer:
+    """Seals bodies as this node, stamped with the versions it runs at that moment."""
+
+    def __init__(self, identity: Identity, versions_provider: Callable[[], VersionStamp]) -> None:
+        self.identity = identity
+        self._versions_provider = versions_provider
+
+    def seal(self, message_type: str, payload: dict[str, Any], *, sequence: int = 0) -> Envelope:
+        return seal(self.identity, message_type=message_type, body=pack_body(payload),
+                    versions=self._versions_provider(), sequence=sequence)

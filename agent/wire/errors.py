@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     WRONG_NETWORK = "wrong_network"  # a node of another network name
     NOT_ADDRESSED_TO_US = "not_addressed_to_us"  # hello meant for another node id
     DUPLICATE_NODE = "duplicate_node"  # our own node id, used by another process
+    UNKNOWN_SENDER = "unknown_sender"  # a heartbeat from a node that has not said hello
     WRONG_DTYPE = "wrong_dtype"
     WRONG_SHAPE = "wrong_shape"
     BODY_TOO_LARGE = "body_too_large"
@@ -43,6 +44,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.REPLAYED_NONCE: 409,
     ErrorCode.STALE_SEQUENCE: 409,
     ErrorCode.DUPLICATE_NODE: 409,
+    ErrorCode.UNKNOWN_SENDER: 409,
     ErrorCode.NOT_ADDRESSED_TO_US: 421,  # "misdirected request"
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.NOT_FOUND: 404,
@@ -56,13 +58,17 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 class WireError(AgentError, ValueError):
     """A message was refused; `code` says why for machines, the text says why for people."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.details = details or {}  # JSON-serialisable facts a machine may act on
 
     @property
     def http_status(self) -> int:
         return HTTP_STATUS.get(self.code, 400)
 
-    def to_json(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": str(self.code), "message": str(self)}}
+    def to_json(self) -> dict[str, dict[str, object]]:
+        body: dict[str, object] = {"code": str(self.code), "message": str(self)}
+        if self.details:
+            body["details"] = self.details
+        return {"error": body}

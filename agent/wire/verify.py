@@ -98,8 +98,12 @@ class EnvelopeVerifier:
             self._remember_sequence(envelope)
         return envelope
 
-    def verify_record(self, envelope: Envelope, *, expected_type: str) -> Envelope:
-        """A record that may have been forwarded: signed by its owner, recent, newer than known."""
+    def verify_record(self, envelope: Envelope, *, expected_type: str, allow_same_sequence: bool = False) -> Envelope:
+        """A record that may have been forwarded: signed by its owner, recent, newer than known.
+
+        `allow_same_sequence`: the record we already hold may come again (a
+        node's hello repeats its unchanged record); only older ones are refused.
+        """
         now_s = self._clock()
         self._check_authentic(envelope, expected_type)
         age_s = now_s - envelope.timestamp_ms / 1000
@@ -112,7 +116,7 @@ class EnvelopeVerifier:
             )
         if envelope.sequence <= 0:
             raise WireError(ErrorCode.MALFORMED, "a record needs a positive sequence number")
-        self._check_sequence(envelope)
+        self._check_sequence(envelope, allow_same=allow_same_sequence)
         self._remember_sequence(envelope)
         return envelope
 
@@ -140,9 +144,9 @@ class EnvelopeVerifier:
                 f"node holds {ours.arch_name} v{ours.arch_version}",
             )
 
-    def _check_sequence(self, envelope: Envelope) -> None:
+    def _check_sequence(self, envelope: Envelope, *, allow_same: bool = False) -> None:
         last = self._sequences.get((envelope.sender_node_id, envelope.message_type), 0)
-        if envelope.sequence <= last:
+        if envelope.sequence < last or (envelope.sequence == last and not allow_same):
             raise WireError(
                 ErrorCode.STALE_SEQUENCE,
                 f"{envelope.message_type} sequence {envelope.sequence} is not newer than {last}",

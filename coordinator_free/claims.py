@@ -64,9 +64,7 @@ def scarcity_of_layer(layer: int, holder_counts: np.ndarray, target_replicas: in
     return float(scores[layer])
 
 
-def choose_layer_claim(
-    max_layers: int, holder_counts: np.ndarray, target_replicas: int
-) -> LayerRange | None:
+def choose_layer_claim(max_layers: int, holder_counts: np.ndarray, target_replicas: int) -> LayerRange | None:
     """The range a joining node should claim, or None if it can hold no layer."""
     holders = _check_inputs(holder_counts, target_replicas)
     if max_layers < 0:

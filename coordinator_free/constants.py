@@ -87,6 +87,9 @@ FORMATION_LATENCY_SCALE_MS: Final = 100.0  # score = new / (1 + latency/100)
 # A candidate the founder never measured counts as this slow (DESIGN is silent):
 # it can still be picked, but any measured peer within 1 s beats it.
 FORMATION_UNKNOWN_LATENCY_MS: Final = 1000.0
+# Members have this long to accept a proposal before the founder gives up and
+# retries with alternates (DESIGN is silent; two heartbeat intervals).
+QUORUM_PROPOSAL_TIMEOUT_S: Final = 60.0
 
 # --------------------------------------------------------------- training (§9)
 OUTER_LEARNING_RATE: Final = 0.7

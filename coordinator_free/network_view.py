@@ -158,7 +158,9 @@ class NetworkView:
             starts=starts,
             stops=stops,
             tiers=np.fromiter((int(n.tier) for n in self.nodes), dtype=np.int64, count=count),
-            speeds_ms_per_layer=np.fromiter((n.speed_ms_per_layer for n in self.nodes), dtype=np.float64, count=count),
+            speeds_ms_per_layer=np.fromiter(
+                (n.speed_ms_per_layer for n in self.nodes), dtype=np.float64, count=count
+            ),
             in_quorum=np.fromiter((n.in_quorum for n in self.nodes), dtype=bool, count=count),
             memory_bytes=np.fromiter((n.memory_bytes for n in self.nodes), dtype=np.int64, count=count),
         )

@@ -163,7 +163,12 @@ def _candidate_pool(
     """Vectorised over the view; Python work only per excluded node and latency entry."""
     columns = view.columns
     near = np.abs(columns.tiers - int(founder.tier)) <= 1
-    mask = (columns.stops > columns.starts) & ~columns.in_quorum & near & (columns.tiers <= SLOWEST_PIPELINE_TIER)
+    mask = (
+        (columns.stops > columns.starts)
+        & ~columns.in_quorum
+        & near
+        & (columns.tiers <= SLOWEST_PIPELINE_TIER)
+    )
     for node_id in (founder.node_id, *excluded):
         position = view.position_of.get(node_id)
         if position is not None:
@@ -236,7 +241,7 @@ def _grow_block(
             return FormationFailure(
                 FormationFailureReason.UNCOVERED_LAYERS,
                 f"no free compatible holder extends layers [{low}, {high}) of {layer_count}",
-                missing_layers=(*range(0, low), *range(high, layer_count)),
+                missing_layers=(*range(low), *range(high, layer_count)),
             )
         available[pick] = False
         if right[pick] >= left[pick]:
@@ -270,9 +275,16 @@ def _founder_range(founder: NodeView) -> LayerRange:
 
 
 def _layout(
-    founder: NodeView, pool: _Pool, order: Sequence[int], layer_count: int, window: frozenset[int] = frozenset()
+    founder: NodeView,
+    pool: _Pool,
+    order: Sequence[int],
+    layer_count: int,
+    window: frozenset[int] = frozenset(),
 ) -> _Layout | None:
-    held = [_founder_range(founder) if i < 0 else LayerRange(int(pool.starts[i]), int(pool.stops[i])) for i in order]
+    held = [
+        _founder_range(founder) if i < 0 else LayerRange(int(pool.starts[i]), int(pool.stops[i]))
+        for i in order
+    ]
     speeds = [founder.speed_ms_per_layer if i < 0 else float(pool.speeds_ms_per_layer[i]) for i in order]
     stages = balanced_stages(held, speeds, layer_count)
     if stages is None:

@@ -66,9 +66,7 @@ class ScaleParameters:
 
 def _check_size(network_size: int) -> None:
     if network_size < 1:
-        raise ProtocolError(
-            f"network_size must be >= 1 (the node counts itself), got {network_size}"
-        )
+        raise ProtocolError(f"network_size must be >= 1 (the node counts itself), got {network_size}")
 
 
 def _lookup(network_size: int, table: Sequence[tuple[int, Value]], beyond: Value) -> Value:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordinator_free.claims import choose_layer_claim, scarcity_of_layer, scarcity_scores
+from coordinator_free.claims import (
+    choose_layer_claim,
+    scarcity_of_layer,
+    scarcity_scores,
+)
 from coordinator_free.errors import ProtocolError
 from coordinator_free.network_view import LayerRange
 

@@ -31,12 +31,17 @@ def make_node(name: str, **fields: object) -> NodeView:
     return NodeView(node_id=NodeId(name), **values)  # type: ignore[arg-type]
 
 
-def network(me: NodeView, others: int, *, other_mode: Mode = Mode.PIPELINE, **other_fields: object) -> NetworkView:
+def network(
+    me: NodeView, others: int, *, other_mode: Mode = Mode.PIPELINE, **other_fields: object
+) -> NetworkView:
     peers = tuple(make_node(f"peer{i:05d}", mode=other_mode, **other_fields) for i in range(others))
     return NetworkView(nodes=(me, *peers), layer_count=2)
 
 
-@pytest.mark.parametrize(("n", "needed"), [(1, 0), (19, 0), (20, 1), (99, 1), (100, 3), (101, 4), (300, 9), (499, 15), (500, 25), (1000, 50)])
+@pytest.mark.parametrize(
+    ("n", "needed"),
+    [(1, 0), (19, 0), (20, 1), (99, 1), (100, 3), (101, 4), (300, 9), (499, 15), (500, 25), (1000, 50)],
+)
 def test_verifiers_needed_follows_the_spot_check_rate(n: int, needed: int) -> None:
     assert verifiers_needed(n) == needed
 
@@ -76,7 +81,9 @@ def test_a_verifier_does_not_count_itself_towards_the_need() -> None:
     view = network(me, 29)
     assert network_needs_verifiers(me, view)
     assert select_mode(me, view, quorum_available=False).mode is Mode.VERIFY
-    other_verifier = NetworkView(nodes=(me, make_node("v", mode=Mode.VERIFY), *network(me, 28).nodes[1:]), layer_count=2)
+    other_verifier = NetworkView(
+        nodes=(me, make_node("v", mode=Mode.VERIFY), *network(me, 28).nodes[1:]), layer_count=2
+    )
     assert not network_needs_verifiers(me, other_verifier)
 
 

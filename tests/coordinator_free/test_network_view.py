@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from coordinator_free.errors import ProtocolError
-from coordinator_free.network_view import LayerRange, Mode, NetworkView, NodeView, count_layer_holders
+from coordinator_free.network_view import (
+    LayerRange,
+    Mode,
+    NetworkView,
+    NodeView,
+    count_layer_holders,
+)
 from coordinator_free.tiers import Tier
 from coordinator_free.types import NodeId, QuorumId, ShardId
 

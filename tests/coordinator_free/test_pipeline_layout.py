@@ -28,7 +28,9 @@ def ranges(*pairs: tuple[int, int]) -> list[LayerRange]:
         (ranges((0, 3), (0, 3), (0, 3)), [1.0, 50.0, 1.0], 3, ranges((0, 1), (1, 2), (2, 3))),
     ],
 )
-def test_balanced_stages(held: list[LayerRange], speeds: list[float], layers: int, expected: list[LayerRange]) -> None:
+def test_balanced_stages(
+    held: list[LayerRange], speeds: list[float], layers: int, expected: list[LayerRange]
+) -> None:
     assert list(balanced_stages(held, speeds, layers) or ()) == expected
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coordinator_free.network_view import LayerRange, NetworkView, NodeView
 from coordinator_free.quorum_formation import (
@@ -11,7 +15,8 @@ from coordinator_free.quorum_formation import (
     QuorumProposal,
     form_quorum,
 )
-from coordinator_free.tiers import Tier
+from coordinator_free.scale import min_quorum_size
+from coordinator_free.tiers import Tier, is_tier_group_compatible
 from coordinator_free.types import NodeId, QuorumId
 
 T1_MS, T2_MS, T3_MS, T5_MS = 5.0, 20.0, 100.0, 2000.0
@@ -191,12 +196,6 @@ def test_same_view_same_quorum_id_and_time_changes_it() -> None:
 
 # ------------------------------------------------------------------ properties
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from coordinator_free.scale import min_quorum_size  # noqa: E402
-from coordinator_free.tiers import is_tier_group_compatible  # noqa: E402
-
 SPEEDS_MS = (5.0, 20.0, 60.0, 300.0, 2000.0)  # T1, T2, T3, T4, T5
 
 
@@ -210,7 +209,13 @@ def networks(draw: st.DrawFn) -> tuple[tuple[NodeView, ...], int, dict[NodeId, f
         stop = draw(st.integers(start + 1, layers))
         busy = draw(st.integers(0, 5)) == 0
         nodes.append(
-            node(f"n{index:02d}", start, stop, draw(st.sampled_from(SPEEDS_MS)), quorum_id=QuorumId("q") if busy else None)
+            node(
+                f"n{index:02d}",
+                start,
+                stop,
+                draw(st.sampled_from(SPEEDS_MS)),
+                quorum_id=QuorumId("q") if busy else None,
+            )
         )
         if draw(st.booleans()):
             latency[NodeId(f"n{index:02d}")] = draw(st.sampled_from((0.0, 10.0, 50.0, 150.0)))
@@ -225,7 +230,9 @@ def test_formation_is_independent_of_input_order(network: tuple, data: st.DataOb
     founder = nodes[0].node_id
     shuffled = tuple(data.draw(st.permutations(nodes)))
     first = form_quorum(founder, NetworkView(nodes=nodes, layer_count=layers), now_s=5.0, latency_ms=latency)
-    second = form_quorum(founder, NetworkView(nodes=shuffled, layer_count=layers), now_s=5.0, latency_ms=latency)
+    second = form_quorum(
+        founder, NetworkView(nodes=shuffled, layer_count=layers), now_s=5.0, latency_ms=latency
+    )
     assert first == second
 
 
@@ -242,7 +249,7 @@ def test_formation_covers_every_layer_or_says_why_not(network: tuple) -> None:
         return
     members = result.members
     assert members[0].stage.start == 0 and members[-1].stage.stop == layers
-    assert all(a.stage.stop == b.stage.start for a, b in zip(members, members[1:]))
+    assert all(a.stage.stop == b.stage.start for a, b in itertools.pairwise(members))
     assert len({m.node_id for m in members}) == len(members) >= min(min_quorum_size(view.size), layers)
     assert nodes[0].node_id in {m.node_id for m in members}
     for member in members:

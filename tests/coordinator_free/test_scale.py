@@ -29,7 +29,9 @@ def test_min_quorum_size_and_replicas(n: int, quorum: int, replicas: int) -> Non
     assert target_replicas_per_layer(n) == replicas
 
 
-@pytest.mark.parametrize(("n", "batches"), [(1, 100), (9, 100), (10, 500), (99, 500), (100, 1000), (10**6, 1000)])
+@pytest.mark.parametrize(
+    ("n", "batches"), [(1, 100), (9, 100), (10, 500), (99, 500), (100, 1000), (10**6, 1000)]
+)
 def test_sync_interval(n: int, batches: int) -> None:
     assert sync_interval_batches(n) == batches
 
@@ -47,7 +49,10 @@ def test_quorum_session(n: int, session_s: float) -> None:
     assert quorum_session_s(n) == session_s
 
 
-@pytest.mark.parametrize(("n", "threshold"), [(1, 1.5), (2, 1.6), (16, 1.9), (1024, 2.5), (100_000, 1.5 + 0.1 * math.log2(100_000))])
+@pytest.mark.parametrize(
+    ("n", "threshold"),
+    [(1, 1.5), (2, 1.6), (16, 1.9), (1024, 2.5), (100_000, 1.5 + 0.1 * math.log2(100_000))],
+)
 def test_growth_threshold(n: int, threshold: float) -> None:
     assert growth_threshold(n) == pytest.approx(threshold)
 

@@ -107,6 +107,8 @@ def test_max_layers_for_memory(free_bytes: int, per_layer_bytes: int, reserve: f
         (1000, 100, 1.0, "reserve_fraction"),
     ],
 )
-def test_max_layers_rejects_bad_input(free_bytes: int, per_layer_bytes: int, reserve: float, message: str) -> None:
+def test_max_layers_rejects_bad_input(
+    free_bytes: int, per_layer_bytes: int, reserve: float, message: str
+) -> None:
     with pytest.raises(ProtocolError, match=message):
         max_layers_for_memory(free_bytes, per_layer_bytes, reserve_fraction=reserve)

@@ -1,0 +1,81 @@
+"""Events that drive a quorum's lifecycle (quorum_lifecycle.py applies them).
+
+Each carries the time it happened (`at_s`, the observer's clock); the rule
+code never reads a clock. The agent makes them from peers' signed messages
+and its own measurements; the simulator makes them from its event queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .quorum_formation import QuorumMember
+from .types import NodeId
+
+
+@dataclass(frozen=True)
+class ProposalAccepted:
+    node_id: NodeId
+    at_s: float
+
+
+@dataclass(frozen=True)
+class ProposalRefused:
+    node_id: NodeId
+    at_s: float
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    node_id: NodeId
+    at_s: float
+
+
+@dataclass(frozen=True)
+class LatencySample:
+    node_id: NodeId
+    at_s: float
+    latency_ms: float  # this member's measured stage latency
+    tier_average_ms: float  # the average for its tier, from the same observer
+
+
+@dataclass(frozen=True)
+class BatchesCompleted:
+    count: int  # batches the pipeline finished since the last report
+    at_s: float
+
+
+@dataclass(frozen=True)
+class MemberLeaving:
+    node_id: NodeId
+    at_s: float
+
+
+@dataclass(frozen=True)
+class MemberReplaced:
+    leaving_node_id: NodeId
+    replacement: QuorumMember  # takes the leaving member's stage
+    at_s: float
+
+
+@dataclass(frozen=True)
+class ArchitectureUpgraded:
+    at_s: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    at_s: float
+
+
+QuorumEvent = (
+    ProposalAccepted
+    | ProposalRefused
+    | Heartbeat
+    | LatencySample
+    | BatchesCompleted
+    | MemberLeaving
+    | MemberReplaced
+    | ArchitectureUpgraded
+    | Tick
+)

@@ -1,0 +1,258 @@
+"""A quorum's life as a pure state machine fed with events (DESIGN.md §6, §8).
+
+FORMING → ACTIVE → (RENEWING) → DISSOLVED. Every change is
+`apply_<event>(state, event) -> state`; `apply_event` dispatches. Time moves
+only through events' `at_s`; time-driven transitions (missed heartbeats,
+renewal, session end, proposal timeout) happen on `Tick`, which the agent
+sends every few seconds and the simulator at the times it cares about.
+
+Rules, with the choices DESIGN leaves open:
+
+- FORMING: the founder has accepted; the quorum activates when the last
+  member accepts (the session starts then). A refusal, or missing answers
+  after `proposal_timeout_s`, dissolves it; the founder retries with
+  `form_quorum(..., excluded=...)`.
+- Health, on Tick: no heartbeat for 2 × 30 s → DEGRADED (and a replacement
+  is wanted); 120 s → OFFLINE, and a member still offline at a Tick is lost
+  with no replacement: the quorum dissolves. A heartbeat restores HEALTHY.
+- Slow: a latency sample above 2 × the tier's average starts a clock; while
+  samples stay above it, 300 s later a replacement is wanted. One sample at
+  or below the bound stops the clock.
+- Renewal at 80 % of the current session: with < 1000 batches this session
+  the quorum is not renewed and dissolves at the session end. Otherwise it
+  enters RENEWING and extends as soon as no replacement is wanted (at once
+  if all are healthy): the next session runs from the current end for
+  another `session_s`, never past activation + 14400 s. Renewal is not
+  offered once an extension would gain nothing.
+- Replacement (`MemberReplaced`): the new member takes the old member's stage
+  unchanged and must be tier-compatible with all who stay. The lifecycle does
+  not police why a healthy member is replaced; the agent applies
+  `quorum_replacement.is_faster_candidate` at renewal time.
+- An architecture upgrade dissolves the quorum whatever its phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .errors import ProtocolError
+from .quorum_events import (
+    ArchitectureUpgraded,
+    BatchesCompleted,
+    Heartbeat,
+    LatencySample,
+    MemberLeaving,
+    MemberReplaced,
+    ProposalAccepted,
+    ProposalRefused,
+    QuorumEvent,
+    Tick,
+)
+from .quorum_formation import QuorumProposal
+from .quorum_state import (
+    DissolveReason,
+    LifecycleConfig,
+    MemberHealth,
+    MemberState,
+    QuorumPhase,
+    QuorumState,
+)
+from .tiers import is_tier_group_compatible
+
+
+def start_quorum(proposal: QuorumProposal, config: LifecycleConfig | None = None) -> QuorumState:
+    """The FORMING state of a proposal the founder has just signed (and so accepted)."""
+    config = config or LifecycleConfig()
+    members = tuple(
+        MemberState(member=m, accepted=m.node_id == proposal.founder, last_heartbeat_s=proposal.created_at_s)
+        for m in proposal.members
+    )
+    return QuorumState(
+        quorum_id=proposal.quorum_id,
+        founder=proposal.founder,
+        phase=QuorumPhase.FORMING,
+        members=members,
+        session_s=min(proposal.session_s, config.session_cap_s),
+        created_at_s=proposal.created_at_s,
+        config=config,
+    )
+
+
+def _dissolve(state: QuorumState, reason: DissolveReason) -> QuorumState:
+    return replace(state, phase=QuorumPhase.DISSOLVED, dissolve_reason=reason, renewal_due_s=None)
+
+
+def _with_member(state: QuorumState, updated: MemberState) -> QuorumState:
+    members = tuple(updated if m.node_id == updated.node_id else m for m in state.members)
+    return replace(state, members=members)
+
+
+def apply_proposal_accepted(state: QuorumState, event: ProposalAccepted) -> QuorumState:
+    member = state.member(event.node_id)
+    if state.phase is not QuorumPhase.FORMING or member is None:
+        return state
+    state = _with_member(state, replace(member, accepted=True, last_heartbeat_s=event.at_s))
+    if not all(m.accepted for m in state.members):
+        return state
+    members = tuple(replace(m, last_heartbeat_s=event.at_s) for m in state.members)
+    ends_s = event.at_s + state.session_s
+    return replace(
+        state,
+        phase=QuorumPhase.ACTIVE,
+        members=members,
+        activated_at_s=event.at_s,
+        session_ends_s=ends_s,
+        renewal_due_s=_renewal_due(
+            state, session_start_s=event.at_s, session_ends_s=ends_s, activated_at_s=event.at_s
+        ),
+    )
+
+
+def _renewal_due(
+    state: QuorumState, *, session_start_s: float, session_ends_s: float, activated_at_s: float
+) -> float | None:
+    """When to check renewal for this session; None when the cap leaves nothing to extend."""
+    if session_ends_s >= activated_at_s + state.config.session_cap_s:
+        return None
+    return session_start_s + state.config.renewal_at_session_fraction * (session_ends_s - session_start_s)
+
+
+def apply_proposal_refused(state: QuorumState, event: ProposalRefused) -> QuorumState:
+    if state.phase is not QuorumPhase.FORMING or state.member(event.node_id) is None:
+        return state
+    return _dissolve(state, DissolveReason.PROPOSAL_REFUSED)
+
+
+def apply_heartbeat(state: QuorumState, event: Heartbeat) -> QuorumState:
+    member = state.member(event.node_id)
+    if member is None or state.phase is QuorumPhase.DISSOLVED or member.health is MemberHealth.OFFLINE:
+        return state  # strangers' and lost members' heartbeats change nothing
+    updated = replace(
+        member, last_heartbeat_s=max(member.last_heartbeat_s, event.at_s), health=MemberHealth.HEALTHY
+    )
+    return _extend_if_ready(_with_member(state, updated))
+
+
+def apply_latency_sample(state: QuorumState, event: LatencySample) -> QuorumState:
+    member = state.member(event.node_id)
+    if member is None or not state.is_live:
+        return state
+    if event.latency_ms <= state.config.slow_latency_factor * event.tier_average_ms:
+        return _extend_if_ready(_with_member(state, replace(member, slow_since_s=None, slow=False)))
+    since_s = member.slow_since_s if member.slow_since_s is not None else event.at_s
+    slow = event.at_s - since_s >= state.config.slow_window_s
+    return _with_member(state, replace(member, slow_since_s=since_s, slow=slow))
+
+
+def apply_batches_completed(state: QuorumState, event: BatchesCompleted) -> QuorumState:
+    if event.count < 0:
+        raise ProtocolError(f"batch count must be >= 0, got {event.count}")
+    if not state.is_live:
+        return state
+    return replace(state, batches_in_session=state.batches_in_session + event.count)
+
+
+def apply_member_leaving(state: QuorumState, event: MemberLeaving) -> QuorumState:
+    member = state.member(event.node_id)
+    if member is None or state.phase is QuorumPhase.DISSOLVED:
+        return state
+    if state.phase is QuorumPhase.FORMING:
+        return _dissolve(state, DissolveReason.PROPOSAL_REFUSED)
+    return _with_member(state, replace(member, leaving=True))
+
+
+def apply_member_replaced(state: QuorumState, event: MemberReplaced) -> QuorumState:
+    old = state.member(event.leaving_node_id)
+    new = event.replacement
+    if not state.is_live:
+        return state
+    if old is None:
+        raise ProtocolError(f"{event.leaving_node_id} is not a member of quorum {state.quorum_id}")
+    if state.member(new.node_id) is not None:
+        raise ProtocolError(f"{new.node_id} is already a member of quorum {state.quorum_id}")
+    if new.stage != old.member.stage:
+        raise ProtocolError(f"a replacement takes the stage {old.member.stage} unchanged, got {new.stage}")
+    staying = [m.member.tier for m in state.members if m.node_id != old.node_id]
+    if not is_tier_group_compatible([*staying, new.tier]):
+        raise ProtocolError(f"{new.node_id} ({new.tier.name}) is not compatible with tiers {staying}")
+    joined = MemberState(member=new, accepted=True, last_heartbeat_s=event.at_s)
+    members = tuple(joined if m.node_id == old.node_id else m for m in state.members)
+    return _extend_if_ready(replace(state, members=members))
+
+
+def apply_architecture_upgraded(state: QuorumState, event: ArchitectureUpgraded) -> QuorumState:
+    if state.phase is QuorumPhase.DISSOLVED:
+        return state
+    return _dissolve(state, DissolveReason.ARCHITECTURE_UPGRADE)
+
+
+def apply_tick(state: QuorumState, event: Tick) -> QuorumState:
+    if state.phase is QuorumPhase.DISSOLVED:
+        return state
+    if state.phase is QuorumPhase.FORMING:
+        if event.at_s - state.created_at_s >= state.config.proposal_timeout_s:
+            return _dissolve(state, DissolveReason.PROPOSAL_TIMEOUT)
+        return state
+    state = replace(state, members=tuple(_health_at(state.config, m, event.at_s) for m in state.members))
+    if any(m.health is MemberHealth.OFFLINE for m in state.members):
+        return _dissolve(state, DissolveReason.MEMBER_LOST)
+    if state.session_ends_s is not None and event.at_s >= state.session_ends_s:
+        return _dissolve(state, DissolveReason.SESSION_ENDED)
+    if (
+        state.phase is QuorumPhase.ACTIVE
+        and state.renewal_due_s is not None
+        and event.at_s >= state.renewal_due_s
+    ):
+        if state.batches_in_session < state.config.renewal_min_batches:
+            return replace(state, renewal_due_s=None)  # not renewed: ends with its session
+        return _extend_if_ready(replace(state, phase=QuorumPhase.RENEWING))
+    return state
+
+
+def _health_at(config: LifecycleConfig, member: MemberState, at_s: float) -> MemberState:
+    silent_s = at_s - member.last_heartbeat_s
+    if silent_s >= config.offline_after_s:
+        return replace(member, health=MemberHealth.OFFLINE)
+    if silent_s >= config.degraded_after_missed_heartbeats * config.heartbeat_interval_s:
+        return replace(member, health=MemberHealth.DEGRADED)
+    return member
+
+
+def _extend_if_ready(state: QuorumState) -> QuorumState:
+    """RENEWING with nobody left to replace: start the next session."""
+    if state.phase is not QuorumPhase.RENEWING or state.replacements_wanted:
+        return state
+    if state.activated_at_s is None or state.session_ends_s is None:
+        raise ProtocolError(f"quorum {state.quorum_id} is renewing but was never activated")
+    cap_s = state.activated_at_s + state.config.session_cap_s
+    new_end_s = min(state.session_ends_s + state.session_s, cap_s)
+    return replace(
+        state,
+        phase=QuorumPhase.ACTIVE,
+        session_ends_s=new_end_s,
+        renewal_due_s=_renewal_due(
+            state,
+            session_start_s=state.session_ends_s,
+            session_ends_s=new_end_s,
+            activated_at_s=state.activated_at_s,
+        ),
+        batches_in_session=0,
+    )
+
+
+_APPLY = {
+    ProposalAccepted: apply_proposal_accepted,
+    ProposalRefused: apply_proposal_refused,
+    Heartbeat: apply_heartbeat,
+    LatencySample: apply_latency_sample,
+    BatchesCompleted: apply_batches_completed,
+    MemberLeaving: apply_member_leaving,
+    MemberReplaced: apply_member_replaced,
+    ArchitectureUpgraded: apply_architecture_upgraded,
+    Tick: apply_tick,
+}
+
+
+def apply_event(state: QuorumState, event: QuorumEvent) -> QuorumState:
+    """Apply any quorum event; the same events in the same order give the same state."""
+    return _APPLY[type(event)](state, event)  # type: ignore[operator]

@@ -1,0 +1,243 @@
+"""The quorum lifecycle state machine (§6 health, §8 sessions and renewal)."""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import pytest
+
+from coordinator_free.errors import ProtocolError
+from coordinator_free.network_view import LayerRange
+from coordinator_free.quorum_events import (
+    ArchitectureUpgraded,
+    BatchesCompleted,
+    Heartbeat,
+    LatencySample,
+    MemberLeaving,
+    MemberReplaced,
+    ProposalAccepted,
+    ProposalRefused,
+    QuorumEvent,
+    Tick,
+)
+from coordinator_free.quorum_formation import QuorumMember, QuorumProposal
+from coordinator_free.quorum_lifecycle import apply_event, start_quorum
+from coordinator_free.quorum_state import (
+    DissolveReason,
+    MemberHealth,
+    QuorumPhase,
+    QuorumState,
+    ReplacementReason,
+)
+from coordinator_free.tiers import Tier
+from coordinator_free.types import NodeId, QuorumId
+
+A, B, C, D = NodeId("a"), NodeId("b"), NodeId("c"), NodeId("d")
+
+
+def member(node_id: NodeId, start: int, stop: int, tier: Tier = Tier.T2) -> QuorumMember:
+    return QuorumMember(node_id=node_id, stage=LayerRange(start, stop), tier=tier, speed_ms_per_layer=20.0)
+
+
+def proposal(session_s: float = 3600.0) -> QuorumProposal:
+    return QuorumProposal(
+        quorum_id=QuorumId("q"),
+        founder=A,
+        members=(member(A, 0, 4), member(B, 4, 8), member(C, 8, 11)),
+        tier=Tier.T2,
+        created_at_s=0.0,
+        session_s=session_s,
+    )
+
+
+def run(state: QuorumState, *events: QuorumEvent) -> QuorumState:
+    return reduce(apply_event, events, state)
+
+
+def active(session_s: float = 3600.0, at_s: float = 10.0) -> QuorumState:
+    return run(start_quorum(proposal(session_s)), ProposalAccepted(B, 5.0), ProposalAccepted(C, at_s))
+
+
+def beat_all(at_s: float) -> tuple[Heartbeat, ...]:
+    return (Heartbeat(A, at_s), Heartbeat(B, at_s), Heartbeat(C, at_s))
+
+
+def test_forming_until_every_member_accepts() -> None:
+    state = start_quorum(proposal())
+    assert state.phase is QuorumPhase.FORMING and state.member(A).accepted  # type: ignore[union-attr]
+    state = run(state, ProposalAccepted(B, 5.0))
+    assert state.phase is QuorumPhase.FORMING
+    state = run(state, ProposalAccepted(C, 10.0))
+    assert state.phase is QuorumPhase.ACTIVE
+    assert (state.activated_at_s, state.session_ends_s, state.renewal_due_s) == (10.0, 3610.0, 2890.0)
+
+
+def test_refusal_or_silence_dissolves_a_forming_quorum() -> None:
+    refused = run(start_quorum(proposal()), ProposalRefused(B, 3.0))
+    assert (
+        refused.phase is QuorumPhase.DISSOLVED and refused.dissolve_reason is DissolveReason.PROPOSAL_REFUSED
+    )
+    waiting = run(start_quorum(proposal()), ProposalAccepted(B, 5.0), Tick(59.9))
+    assert waiting.phase is QuorumPhase.FORMING
+    timed_out = run(waiting, Tick(60.0))
+    assert timed_out.dissolve_reason is DissolveReason.PROPOSAL_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("silent_s", "health"),
+    [(59.9, MemberHealth.HEALTHY), (60.0, MemberHealth.DEGRADED), (119.9, MemberHealth.DEGRADED)],
+)
+def test_missed_heartbeats_degrade_a_member(silent_s: float, health: MemberHealth) -> None:
+    state = run(active(), Heartbeat(A, 10.0 + silent_s), Heartbeat(C, 10.0 + silent_s), Tick(10.0 + silent_s))
+    assert state.member(B).health is health  # type: ignore[union-attr]
+    wanted = ((B, ReplacementReason.DEGRADED),) if health is MemberHealth.DEGRADED else ()
+    assert state.replacements_wanted == wanted and state.phase is QuorumPhase.ACTIVE
+
+
+def test_offline_at_120_s_without_replacement_dissolves() -> None:
+    state = run(active(), Heartbeat(A, 130.0), Heartbeat(C, 130.0), Tick(130.0))
+    assert state.phase is QuorumPhase.DISSOLVED and state.dissolve_reason is DissolveReason.MEMBER_LOST
+
+
+def test_a_heartbeat_restores_a_degraded_member() -> None:
+    state = run(active(), *beat_all(70.0)[::2], Tick(70.0))
+    assert state.member(B).health is MemberHealth.DEGRADED  # type: ignore[union-attr]
+    state = run(state, Heartbeat(B, 75.0), Tick(76.0))
+    assert state.member(B).health is MemberHealth.HEALTHY and not state.replacements_wanted  # type: ignore[union-attr]
+
+
+def test_a_replacement_takes_the_stage_and_keeps_the_quorum_alive() -> None:
+    state = run(active(), *beat_all(70.0)[::2], Tick(70.0))
+    state = run(
+        state,
+        MemberReplaced(B, member(D, 4, 8, Tier.T3), 80.0),
+        Heartbeat(A, 125.0),
+        Heartbeat(C, 125.0),
+        Tick(130.0),
+    )
+    assert state.phase is QuorumPhase.ACTIVE
+    assert [m.node_id for m in state.members] == [A, D, C] and state.member(D).member.stage == LayerRange(
+        4, 8
+    )  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("leaving", "replacement", "message"),
+    [
+        (B, member(D, 4, 9), "unchanged"),
+        (B, member(D, 4, 8, Tier.T4), "not compatible"),
+        (B, member(C, 4, 8), "already a member"),
+        (D, member(NodeId("e"), 4, 8), "not a member"),
+    ],
+)
+def test_invalid_replacements_are_refused(leaving: NodeId, replacement: QuorumMember, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        run(active(), MemberReplaced(leaving, replacement, 20.0))
+
+
+@pytest.mark.parametrize(("last_sample_s", "slow"), [(399.9, False), (400.0, True)])
+def test_latency_above_twice_the_tier_average_for_5_minutes_wants_a_replacement(
+    last_sample_s: float, slow: bool
+) -> None:
+    samples = [
+        LatencySample(B, t, latency_ms=41.0, tier_average_ms=20.0) for t in (100.0, 250.0, last_sample_s)
+    ]
+    state = run(active(), *samples)
+    assert state.member(B).slow is slow  # type: ignore[union-attr]
+    assert state.replacements_wanted == (((B, ReplacementReason.SLOW),) if slow else ())
+
+
+def test_one_sample_at_the_bound_resets_the_slow_clock() -> None:
+    state = run(
+        active(),
+        LatencySample(B, 100.0, latency_ms=41.0, tier_average_ms=20.0),
+        LatencySample(B, 200.0, latency_ms=40.0, tier_average_ms=20.0),  # exactly 2×: not slow
+        LatencySample(B, 400.0, latency_ms=41.0, tier_average_ms=20.0),
+    )
+    assert state.member(B).slow_since_s == 400.0 and not state.member(B).slow  # type: ignore[union-attr]
+
+
+def keep_alive(state: QuorumState, until_s: float, step_s: float = 50.0) -> QuorumState:
+    at_s = state.activated_at_s or 0.0
+    while at_s < until_s:
+        at_s = min(at_s + step_s, until_s)
+        state = run(state, *beat_all(at_s))
+    return state
+
+
+def test_renewal_at_80_percent_extends_until_the_14400_s_cap() -> None:
+    state = run(active(at_s=0.0), BatchesCompleted(1000, 100.0))
+    state = run(keep_alive(state, 2879.9), Tick(2879.9))
+    assert state.session_ends_s == 3600.0 and state.renewal_due_s == 2880.0
+    state = run(state, Tick(2880.0))
+    assert state.phase is QuorumPhase.ACTIVE
+    assert (state.session_ends_s, state.renewal_due_s, state.batches_in_session) == (7200.0, 6480.0, 0)
+    for due_s, ends_s in ((6480.0, 10800.0), (10080.0, 14400.0)):
+        state = run(keep_alive(state, due_s), BatchesCompleted(1000, due_s), Tick(due_s))
+        assert state.session_ends_s == ends_s
+    assert state.renewal_due_s is None  # the cap leaves nothing to extend
+    state = run(keep_alive(state, 14399.0), BatchesCompleted(5000, 14399.0), Tick(14399.0))
+    assert state.phase is QuorumPhase.ACTIVE
+    state = run(keep_alive(state, 14400.0), Tick(14400.0))
+    assert state.dissolve_reason is DissolveReason.SESSION_ENDED
+
+
+def test_short_sessions_below_20_nodes_renew_the_same_way() -> None:
+    state = run(
+        active(session_s=1800.0, at_s=0.0), BatchesCompleted(1000, 10.0), *beat_all(1440.0), Tick(1440.0)
+    )
+    assert (state.session_ends_s, state.renewal_due_s) == (3600.0, 3240.0)
+
+
+def test_fewer_than_1000_batches_means_no_renewal() -> None:
+    state = run(active(at_s=0.0), BatchesCompleted(999, 100.0), *beat_all(2880.0), Tick(2880.0))
+    assert (
+        state.phase is QuorumPhase.ACTIVE and state.renewal_due_s is None and state.session_ends_s == 3600.0
+    )
+    state = run(keep_alive(state, 3600.0), BatchesCompleted(10_000, 3500.0), Tick(3600.0))
+    assert state.dissolve_reason is DissolveReason.SESSION_ENDED
+
+
+def test_an_underperformer_is_replaced_before_the_renewal_goes_through() -> None:
+    state = run(active(at_s=0.0), BatchesCompleted(1200, 100.0), *beat_all(2800.0))
+    state = run(
+        state, *beat_all(2880.0), LatencySample(C, 2500.0, 90.0, 20.0), LatencySample(C, 2880.0, 90.0, 20.0)
+    )
+    state = run(state, Tick(2880.0))
+    assert state.phase is QuorumPhase.RENEWING and state.replacements_wanted == ((C, ReplacementReason.SLOW),)
+    state = run(state, MemberReplaced(C, member(D, 8, 11), 2900.0))
+    assert state.phase is QuorumPhase.ACTIVE and state.session_ends_s == 7200.0
+
+
+def test_renewing_without_a_replacement_dissolves_at_the_session_end() -> None:
+    state = run(
+        active(at_s=0.0),
+        BatchesCompleted(1200, 100.0),
+        MemberLeaving(B, 2000.0),
+        *beat_all(2880.0),
+        Tick(2880.0),
+    )
+    assert state.phase is QuorumPhase.RENEWING and state.replacements_wanted == (
+        (B, ReplacementReason.LEAVING),
+    )
+    state = run(keep_alive(state, 3600.0), Tick(3600.0))
+    assert state.dissolve_reason is DissolveReason.SESSION_ENDED
+
+
+def test_an_architecture_upgrade_dissolves_in_any_live_phase() -> None:
+    for state in (start_quorum(proposal()), active()):
+        upgraded = apply_event(state, ArchitectureUpgraded(20.0))
+        assert upgraded.dissolve_reason is DissolveReason.ARCHITECTURE_UPGRADE
+
+
+def test_a_dissolved_quorum_ignores_everything() -> None:
+    dissolved = run(active(), ArchitectureUpgraded(20.0))
+    after = run(dissolved, *beat_all(30.0), BatchesCompleted(5, 30.0), Tick(5000.0), MemberLeaving(A, 30.0))
+    assert after == dissolved
+
+
+def test_strangers_and_negative_counts() -> None:
+    state = active()
+    assert run(state, Heartbeat(D, 20.0), LatencySample(D, 20.0, 500.0, 10.0)) == state
+    with pytest.raises(ProtocolError, match="batch count"):
+        run(state, BatchesCompleted(-1, 20.0))

@@ -94,6 +94,7 @@ class PeerService:
         self._runner: web.AppRunner | None = None
         self.client: PeerClient  # set on enter
         self.discovery: MdnsDiscovery | None = None
+        self.greeter: Greeter  # set on enter
 
     # ------------------------------------------------------------ public API
     @property
@@ -165,8 +166,10 @@ class PeerService:
         session = await self._stack.enter_async_context(create_client_session(self.config))
         self.client = PeerClient(session, sealer=self.sealer, verifier=self.verifier, config=self.config,
                                  backoff=Backoff(base_s=self.config.backoff_base_s, cap_s=self.config.backoff_cap_s))
-        greeter = Greeter(client=self.client, table=self.table, verifier=self.verifier, own_record=self.own_record,
-                          node_id=self.node_id, report_duplicate=self.report_duplicate)
+        self.greeter = greeter = Greeter(
+            client=self.client, table=self.table, verifier=self.verifier, own_record=self.own_record,
+            node_id=self.node_id, report_duplicate=self.report_duplicate,
+        )
         heartbeats = Heartbeats(client=self.client, table=self.table, verifier=self.verifier, greeter=greeter,
                                 own_record=self.own_record, advert_provider=self._advert_provider, config=self.config)
         exchange = PeerExchange(client=self.client, table=self.table, verifier=self.verifier, greeter=greeter,

@@ -117,6 +117,12 @@ GROWTH_MAX_EXTENSIONS: Final = 3
 GROWTH_WARMUP_STEPS: Final = 1000
 GROWTH_WARMUP_START_LR_FACTOR: Final = 0.1
 NEW_LAYER_OUTPUT_SCALE: Final = 0.01
+# DESIGN is silent on how far one upgrade may grow: at most this × today's depth
+# (growth stays geometric, and most of the model is never near-identity at once).
+GROWTH_MAX_DEPTH_FACTOR: Final = 2
+# Activation needs, per new layer, at least this many holders of tier T1-T3.
+GROWTH_MIN_FAST_HOLDERS_PER_NEW_LAYER: Final = 1
+GROWTH_FAST_HOLDER_SLOWEST_TIER: Final = 3
 
 # ------------------------------------------------------------ vocabulary (§11)
 VOCAB_PROPOSER_MIN_STAKE: Final = 100.0

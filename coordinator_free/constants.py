@@ -137,6 +137,9 @@ VOCAB_APPROVAL_FRACTION: Final = 0.66
 VOCAB_NEW_ROW_STD: Final = 0.01
 VOCAB_ROLLBACK_CALL_STAKE_FRACTION: Final = 0.10
 VOCAB_ROLLBACK_VOTE_S: Final = 48 * 3600.0
+# DESIGN says "a small reward" and "slashed" without numbers; the choices:
+VOCAB_PROPOSER_REWARD_FRACTION: Final = 0.05  # of the proposal stake, paid on activation
+VOCAB_ROLLBACK_SLASH_FRACTION: Final = 1.0  # of the proposal stake, on a passed rollback
 
 # ------------------------------------------------------------- inference (§12)
 BASE_PRICE_PER_TOKEN: Final = 0.0001
@@ -155,6 +158,19 @@ CHALLENGER_STAKE: Final = 10.0
 CHALLENGE_ANSWER_DEADLINE_S: Final = 300.0
 VALID_PROOF_CHALLENGER_STAKE_TO_PROVER: Final = 0.5
 FRAUD_SLASH_STAKE_MULTIPLE: Final = 2.0
+# A challenge whose prover answered but whose challenger posts no verdict
+# within this long is settled for the prover (DESIGN is silent; without a
+# limit one silent challenger could hold a proof's reward forever).
+CHALLENGE_VERDICT_DEADLINE_S: Final = 300.0
+# Gradients are committed as a Merkle tree over chunks of this many float32
+# values (4 KiB leaves); a challenger asks for this many sampled chunks.
+MERKLE_CHUNK_VALUES: Final = 1024
+PONW_SAMPLED_GRADIENT_CHUNKS: Final = 4
+# Recomputed values match a claim when |claimed − recomputed| <=
+# absolute + relative·|recomputed|, element by element: different hardware
+# (CPU fp32, GPU TF32) differs in the last bits, a lazy node by far more.
+PONW_RELATIVE_TOLERANCE: Final = 1e-2
+PONW_ABSOLUTE_TOLERANCE: Final = 1e-3
 
 # --------------------------------------------------------------- rewards (§14)
 PIPELINE_REWARD_PER_BATCH_LAYER: Final = 0.0005
@@ -168,4 +184,7 @@ HEAD_HOLDER_BONUS: Final = 0.3
 TRAINING_BONUS: Final = 0.1
 SCARCITY_EDGE_LAYER_FACTOR: Final = 1.5
 SCARCITY_CAP: Final = 1.0
+# The ledger counts money in integer nano-NEURO so that every node's fold sums
+# exactly; 0.00001 NEURO (one data sample) is 10 000 nano-NEURO.
+NANO_PER_NEURO: Final = 10**9
 

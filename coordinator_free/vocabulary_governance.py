@@ -1,0 +1,275 @@
+"""A vocabulary proposal's life as a pure state machine (DESIGN.md §11).
+
+    DISCUSSION ──end──▶ VOTING ──end, passed──▶ GRACE ──end──▶ ACTIVE ──▶ ROLLBACK_VOTING
+      ▲    │ amendment           │ failed                         ▲  failed  │ passed
+      └────┘ restarts it          ▼                               └──────────┤
+                               REJECTED                               ROLLED_BACK
+
+Durations are a `GovernanceDurations` so tests run them in seconds. Periods
+chain from their scheduled ends (voting opens exactly when discussion ends,
+however late the tick that notices it), so every node that applies the same
+events computes the same deadlines.
+
+Choices DESIGN leaves open:
+
+- Only votes cast inside the voting window count; votes before it or after
+  its end are ignored. Amending is only possible during discussion, by the
+  proposer, under the same proposal id; the amended proposal is validated
+  again and the discussion period restarts from the amendment.
+- A rejected proposal returns the proposer's stake, without a reward.
+- Activation returns the stake plus `VOCAB_PROPOSER_REWARD_FRACTION` of it.
+- Emergency rollback: backers (distinct nodes, each with the stake the ledger
+  shows) accumulate; once their stake reaches 10 % of the total the 48-hour
+  vote opens. It is tallied like a proposal (30 % turnout, 66 % approval).
+  If it passes, the previous vocab_version returns and the proposer is
+  slashed `VOCAB_ROLLBACK_SLASH_FRACTION` of the proposal stake; if not, the
+  vocabulary stays ACTIVE and a new rollback may be called.
+The state says what to pay (`settlement`); the ledger makes it happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from .constants import (
+    VOCAB_DISCUSSION_S,
+    VOCAB_GRACE_S,
+    VOCAB_PROPOSER_REWARD_FRACTION,
+    VOCAB_ROLLBACK_CALL_STAKE_FRACTION,
+    VOCAB_ROLLBACK_SLASH_FRACTION,
+    VOCAB_ROLLBACK_VOTE_S,
+    VOCAB_VOTING_S,
+)
+from .errors import ProtocolError
+from .types import NodeId
+from .vocabulary import TallyResult, VocabProposal, Vote, final_votes, tally_votes, validate_proposal
+
+
+class GovernancePhase(Enum):
+    DISCUSSION = "discussion"
+    VOTING = "voting"
+    GRACE = "grace"  # nodes expand embedding and head
+    ACTIVE = "active"  # the new vocab_version is in force
+    REJECTED = "rejected"
+    ROLLBACK_VOTING = "rollback_voting"
+    ROLLED_BACK = "rolled_back"
+
+
+@dataclass(frozen=True)
+class GovernanceDurations:
+    discussion_s: float = VOCAB_DISCUSSION_S  # debate, restarted by an amendment, s
+    voting_s: float = VOCAB_VOTING_S  # stake-weighted vote, s
+    grace_s: float = VOCAB_GRACE_S  # nodes expand embedding and head, s
+    rollback_vote_s: float = VOCAB_ROLLBACK_VOTE_S  # emergency rollback vote, s
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What the ledger should do with the proposer's stake, NEURO."""
+
+    stake_returned: float = 0.0
+    reward: float = 0.0
+    slashed: float = 0.0
+
+
+@dataclass(frozen=True)
+class GovernanceState:
+    proposal: VocabProposal
+    phase: GovernancePhase
+    phase_started_s: float  # when the current phase began
+    phase_ends_s: float | None  # scheduled end of the current phase; None in ACTIVE / final
+    vocab_version: int  # the version in force for this proposal's outcome
+    votes: tuple[Vote, ...] = ()  # votes on the proposal (or on the rollback)
+    tally: TallyResult | None = None  # the last tally made
+    rollback_backers: tuple[tuple[NodeId, float], ...] = ()  # (backer, stake), sorted
+    settlement: Settlement | None = None  # set when the proposer's stake is decided
+    existing_tokens: frozenset[bytes] = frozenset()  # the base vocabulary, to validate amendments
+    durations: GovernanceDurations = GovernanceDurations()
+
+
+@dataclass(frozen=True)
+class Amendment:
+    proposal: VocabProposal  # the whole amended proposal, same id and proposer
+    at_s: float
+
+
+@dataclass(frozen=True)
+class CastVote:
+    vote: Vote
+
+
+@dataclass(frozen=True)
+class RollbackBacked:
+    backer: NodeId
+    stake: float  # the backer's stake, NEURO
+    total_stake: float  # all stake in the network now, NEURO
+    at_s: float
+
+
+@dataclass(frozen=True)
+class GovernanceTick:
+    at_s: float
+    total_stake: float  # all stake at the start of the vote being closed, NEURO
+
+
+def open_proposal(
+    proposal: VocabProposal,
+    *,
+    at_s: float,
+    existing_tokens: frozenset[bytes] = frozenset(),
+    durations: GovernanceDurations | None = None,
+) -> GovernanceState:
+    """Start discussion of a valid proposal; raises with every problem of an invalid one."""
+    durations = durations or GovernanceDurations()
+    _require_valid(proposal, existing_tokens)
+    return GovernanceState(
+        proposal=proposal,
+        phase=GovernancePhase.DISCUSSION,
+        phase_started_s=at_s,
+        phase_ends_s=at_s + durations.discussion_s,
+        vocab_version=proposal.base_vocab_version,
+        existing_tokens=existing_tokens,
+        durations=durations,
+    )
+
+
+def _require_valid(proposal: VocabProposal, existing_tokens: frozenset[bytes]) -> None:
+    problems = validate_proposal(proposal, existing_tokens=existing_tokens)
+    if problems:
+        raise ProtocolError(f"proposal {proposal.proposal_id} is invalid: " + "; ".join(problems))
+
+
+def apply_amendment(state: GovernanceState, event: Amendment) -> GovernanceState:
+    amended = event.proposal
+    if state.phase is not GovernancePhase.DISCUSSION:
+        raise ProtocolError(
+            f"proposal {state.proposal.proposal_id} is in {state.phase.value}: amend only in discussion"
+        )
+    if (amended.proposal_id, amended.proposer) != (state.proposal.proposal_id, state.proposal.proposer):
+        raise ProtocolError("an amendment keeps the proposal id and proposer")
+    _require_valid(amended, state.existing_tokens)
+    return replace(
+        state,
+        proposal=amended,
+        phase_started_s=event.at_s,
+        phase_ends_s=event.at_s + state.durations.discussion_s,
+    )
+
+
+def apply_cast_vote(state: GovernanceState, event: CastVote) -> GovernanceState:
+    voting = state.phase in (GovernancePhase.VOTING, GovernancePhase.ROLLBACK_VOTING)
+    if not voting or state.phase_ends_s is None:
+        return state
+    if not state.phase_started_s <= event.vote.at_s < state.phase_ends_s:
+        return state  # outside the window: not counted
+    return replace(state, votes=final_votes((*state.votes, event.vote)))
+
+
+def apply_rollback_backed(state: GovernanceState, event: RollbackBacked) -> GovernanceState:
+    if state.phase is not GovernancePhase.ACTIVE:
+        return state
+    backers = dict(state.rollback_backers)
+    backers.setdefault(event.backer, event.stake)
+    ordered = tuple(sorted(backers.items()))
+    backing = sum(stake for _, stake in ordered)
+    if backing >= VOCAB_ROLLBACK_CALL_STAKE_FRACTION * event.total_stake:
+        return replace(
+            state,
+            phase=GovernancePhase.ROLLBACK_VOTING,
+            phase_started_s=event.at_s,
+            phase_ends_s=event.at_s + state.durations.rollback_vote_s,
+            votes=(),
+            rollback_backers=ordered,
+        )
+    return replace(state, rollback_backers=ordered)
+
+
+def apply_governance_tick(state: GovernanceState, event: GovernanceTick) -> GovernanceState:
+    """Close every phase whose end has passed (a late tick may close several)."""
+    while state.phase_ends_s is not None and event.at_s >= state.phase_ends_s:
+        state = _close_phase(state, event.total_stake)
+    return state
+
+
+def _close_phase(state: GovernanceState, total_stake: float) -> GovernanceState:
+    ends_s = state.phase_ends_s if state.phase_ends_s is not None else 0.0
+    stake = state.proposal.stake
+    if state.phase is GovernancePhase.DISCUSSION:
+        return replace(
+            state,
+            phase=GovernancePhase.VOTING,
+            phase_started_s=ends_s,
+            phase_ends_s=ends_s + state.durations.voting_s,
+        )
+    if state.phase is GovernancePhase.VOTING:
+        tally = tally_votes(state.votes, total_stake)
+        if not tally.passed:
+            return replace(
+                state,
+                phase=GovernancePhase.REJECTED,
+                phase_started_s=ends_s,
+                phase_ends_s=None,
+                tally=tally,
+                settlement=Settlement(stake_returned=stake),
+            )
+        return replace(
+            state,
+            phase=GovernancePhase.GRACE,
+            phase_started_s=ends_s,
+            phase_ends_s=ends_s + state.durations.grace_s,
+            tally=tally,
+        )
+    if state.phase is GovernancePhase.GRACE:
+        reward = VOCAB_PROPOSER_REWARD_FRACTION * stake
+        return replace(
+            state,
+            phase=GovernancePhase.ACTIVE,
+            phase_started_s=ends_s,
+            phase_ends_s=None,
+            vocab_version=state.proposal.base_vocab_version + 1,
+            settlement=Settlement(stake_returned=stake, reward=reward),
+        )
+    if state.phase is GovernancePhase.ROLLBACK_VOTING:
+        return _close_rollback(state, total_stake)
+    raise ProtocolError(f"phase {state.phase.value} has no end to close")
+
+
+def _close_rollback(state: GovernanceState, total_stake: float) -> GovernanceState:
+    ends_s = state.phase_ends_s if state.phase_ends_s is not None else 0.0
+    tally = tally_votes(state.votes, total_stake)
+    if not tally.passed:
+        return replace(
+            state,
+            phase=GovernancePhase.ACTIVE,
+            phase_started_s=ends_s,
+            phase_ends_s=None,
+            tally=tally,
+            votes=(),
+            rollback_backers=(),
+        )
+    activated = state.settlement or Settlement()
+    slashed = VOCAB_ROLLBACK_SLASH_FRACTION * state.proposal.stake
+    return replace(
+        state,
+        phase=GovernancePhase.ROLLED_BACK,
+        phase_started_s=ends_s,
+        phase_ends_s=None,
+        tally=tally,
+        vocab_version=state.proposal.base_vocab_version,
+        settlement=replace(activated, slashed=slashed),
+    )
+
+
+GovernanceEvent = Amendment | CastVote | RollbackBacked | GovernanceTick
+
+_APPLY = {
+    Amendment: apply_amendment,
+    CastVote: apply_cast_vote,
+    RollbackBacked: apply_rollback_backed,
+    GovernanceTick: apply_governance_tick,
+}
+
+
+def apply_governance_event(state: GovernanceState, event: GovernanceEvent) -> GovernanceState:
+    return _APPLY[type(event)](state, event)  # type: ignore[operator]

@@ -43,7 +43,14 @@ from .constants import (
 )
 from .errors import ProtocolError
 from .types import NodeId
-from .vocabulary import TallyResult, VocabProposal, Vote, final_votes, tally_votes, validate_proposal
+from .vocabulary import (
+    TallyResult,
+    VocabProposal,
+    Vote,
+    final_votes,
+    tally_votes,
+    validate_proposal,
+)
 
 
 class GovernancePhase(Enum):

@@ -52,6 +52,7 @@ class NetworkConfig:
     exchange_interval_s: float = HEARTBEAT_INTERVAL_S  # between peer-exchange rounds, s
     exchange_fanout: int = 4  # peers asked per exchange round, count
     max_records_per_exchange: int = 256  # records returned per exchange answer, count
+    max_peers: int = 4096  # peer table size; new nodes' hellos are refused beyond it, count
     # --- security
     max_clock_skew_s: float = MAX_CLOCK_SKEW_S  # refuse messages further off than this, s
     nonce_window_s: float = 300.0  # remember seen nonces this long, s (≥ 2 × skew)

@@ -55,6 +55,7 @@ class Greeter:
         own_record: OwnRecord,
         node_id: str,
         report_duplicate: Callable[[str], None],
+        max_peers: int,
     ) -> None:
         self._client = client
         self._table = table
@@ -63,11 +64,14 @@ class Greeter:
         self._node_id = node_id
         self._report_duplicate = report_duplicate
         self._in_flight: set[str] = set()
+        self._max_peers = max_peers  # inbound hellos beyond this are refused (Sybil floods)
 
     async def greet(
         self, hosts: Sequence[str], port: int, *, expected_node_id: str | None, found_by: str
     ) -> bool:
         """Say hello at each host in turn until one answers as `expected_node_id`; True if one did."""
+        if expected_node_id not in self._table and expected_node_id is not None and len(self._table) >= self._max_peers:
+            return False
         for host in hosts:
             address = f"{host}:{port}"
             if address in self._in_flight:
@@ -115,6 +119,8 @@ class Greeter:
         record = self._check_record(request.sender, require(request.payload, "record", bytes))
         if record.node_id == self._node_id:
             raise self._duplicate_refusal(record, f"{request.http.remote}:{record.record.port}")
+        if record.node_id not in self._table and len(self._table) >= self._max_peers:
+            raise WireError(ErrorCode.PEER_TABLE_FULL, f"this node already keeps {self._max_peers} peers; try another")
         host = request.http.remote or record.record.addresses[0]
         self._table.record_hello(node_id=record.node_id, host=host, found_by=FOUND_BY_INBOUND,
                                  record=record.record, record_bytes=record.data, versions=record.versions)

@@ -168,7 +168,7 @@ class PeerService:
                                  backoff=Backoff(base_s=self.config.backoff_base_s, cap_s=self.config.backoff_cap_s))
         self.greeter = greeter = Greeter(
             client=self.client, table=self.table, verifier=self.verifier, own_record=self.own_record,
-            node_id=self.node_id, report_duplicate=self.report_duplicate,
+            node_id=self.node_id, report_duplicate=self.report_duplicate, max_peers=self.config.max_peers,
         )
         heartbeats = Heartbeats(client=self.client, table=self.table, verifier=self.verifier, greeter=greeter,
                                 own_record=self.own_record, advert_provider=self._advert_provider, config=self.config)

@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     NOT_ADDRESSED_TO_US = "not_addressed_to_us"  # hello meant for another node id
     DUPLICATE_NODE = "duplicate_node"  # our own node id, used by another process
     UNKNOWN_SENDER = "unknown_sender"  # a heartbeat from a node that has not said hello
+    PEER_TABLE_FULL = "peer_table_full"  # this node knows as many peers as it keeps
     WRONG_DTYPE = "wrong_dtype"
     WRONG_SHAPE = "wrong_shape"
     BODY_TOO_LARGE = "body_too_large"
@@ -45,6 +46,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.STALE_SEQUENCE: 409,
     ErrorCode.DUPLICATE_NODE: 409,
     ErrorCode.UNKNOWN_SENDER: 409,
+    ErrorCode.PEER_TABLE_FULL: 429,
     ErrorCode.NOT_ADDRESSED_TO_US: 421,  # "misdirected request"
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.NOT_FOUND: 404,

@@ -246,3 +246,14 @@ async def test_unknown_path_and_method_get_json_errors(attacker):
     await expect_refusal(attacker, "/v2/hello", b"", 404, "not_found")
     async with attacker.session.get(attacker.base_url + "/v1/hello") as response:
         assert response.status == 405 and (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_peer_table_has_a_bound(attacker):
+    config = NetworkConfig(host="127.0.0.1", port=0, mdns_enabled=False, local_api_port=0, max_peers=1)
+    async with PeerService(config, Identity.generate(), lambda: ADVERT) as small:
+        first = Attacker(attacker.session, f"http://127.0.0.1:{small.port}")
+        second = Attacker(attacker.session, first.base_url)
+        assert (await first.post("/v1/hello", encode_envelope(first.hello())))[0] == 200
+        await expect_refusal(second, "/v1/hello", encode_envelope(second.hello()), 429, "peer_table_full")
+        assert (await first.post("/v1/hello", encode_envelope(first.hello())))[0] == 200  # known peers still may
+        assert [peer.node_id for peer in small.peers()] == [first.identity.node_id]

@@ -27,7 +27,12 @@ from ..model.parameters import (
 )
 from .adamw import NumpyAdamW, check_moments
 from .base import BackwardResult, OptimizerConfig, RuntimeState, StageRuntime
-from .checks import GradientAccumulator, check_backward_arguments, check_stage_inputs, has_optimizer_state
+from .checks import (
+    GradientAccumulator,
+    check_backward_arguments,
+    check_stage_inputs,
+    has_optimizer_state,
+)
 from .graphs import GraphSet
 
 logger = logging.getLogger(__name__)
@@ -127,13 +132,17 @@ class OnnxRuntimeBackend(StageRuntime):
             return self._run("head_forward", HEAD_PREFIX, {"x": hidden})["logits"]
         return hidden
 
-    def _layer_inputs(self, inputs: np.ndarray) -> list[np.ndarray]:
-        """The hidden state entering each held layer, then the one leaving the last."""
+    def _layer_inputs(self, inputs: np.ndarray, *, with_output: bool = True) -> list[np.ndarray]:
+        """The hidden state entering each held layer, then (with_output) the one leaving the last.
+
+        backward of a stage without the head skips the last one: block_train recomputes it.
+        """
         hidden = inputs
         if self.spec.has_embedding:
             hidden = self._run("embedding_forward", EMBEDDING_PREFIX, {"tokens": inputs})["y"]
         states = [hidden]
-        for layer in self.spec.layers:
+        layers = self.spec.layers if with_output else self.spec.layers[:-1]
+        for layer in layers:
             states.append(self._run("block_forward", layer_prefix(layer), {"x": states[-1]})["y"])
         return states
 
@@ -145,7 +154,7 @@ class OnnxRuntimeBackend(StageRuntime):
         targets: np.ndarray | None = None,
     ) -> BackwardResult:
         check_backward_arguments(self.spec, inputs, grad_outputs, targets)
-        states = self._layer_inputs(inputs)
+        states = self._layer_inputs(inputs, with_output=self.spec.has_head)
         gradients: dict[str, np.ndarray] = {}
         loss = None
         grad = grad_outputs

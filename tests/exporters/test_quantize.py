@@ -9,7 +9,12 @@ import onnx
 import onnxruntime as ort
 
 from agent.model.arch import TINY
-from exporters.quantize import bake_block_weights, initial_block_parameters, measure_block_int8_error, quantize_block
+from exporters.quantize import (
+    bake_block_weights,
+    initial_block_parameters,
+    measure_block_int8_error,
+    quantize_block,
+)
 
 
 def test_baking_turns_weight_inputs_into_initializers_and_gemms_into_matmuls(shipped_tiny_dir: Path) -> None:

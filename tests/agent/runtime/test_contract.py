@@ -10,13 +10,12 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from runtime_cases import STAGES, backward_arguments, relative_error, stage_inputs
 
 from agent.model.parameters import StageSpec
 from agent.runtime.base import StageRuntime
 from agent.runtime.onnx_backend import OnnxRuntimeBackend
 from agent.runtime.torch_backend import TorchBackend
-
-from runtime_cases import STAGES, backward_arguments, relative_error, stage_inputs
 
 FORWARD_TOLERANCE = 1e-5  # relative, outputs of one forward (measured ~3e-7)
 GRADIENT_TOLERANCE = 1e-4  # relative, input and parameter gradients (measured ~7e-7)

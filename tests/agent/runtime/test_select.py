@@ -37,6 +37,6 @@ def test_choosing_onnx_never_imports_torch() -> None:
         "runtime.forward(np.zeros((1, 4), np.int64))\n"
         "print('torch' in sys.modules)\n"
     )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip() == "False"

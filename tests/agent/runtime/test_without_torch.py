@@ -32,7 +32,7 @@ def test_tiny_model_trains_with_onnxruntime_when_torch_cannot_be_imported(tmp_pa
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), *filter(None, [env.get("PYTHONPATH")])])
     script = Path(__file__).with_name("onnx_only_training.py")
     completed = subprocess.run(
-        [sys.executable, str(script), str(STEPS)], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, str(script), str(STEPS)], env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])

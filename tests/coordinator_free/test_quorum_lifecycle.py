@@ -241,3 +241,19 @@ def test_strangers_and_negative_counts() -> None:
     assert run(state, Heartbeat(D, 20.0), LatencySample(D, 20.0, 500.0, 10.0)) == state
     with pytest.raises(ProtocolError, match="batch count"):
         run(state, BatchesCompleted(-1, 20.0))
+
+
+def test_leaving_before_activation_counts_as_a_refusal() -> None:
+    state = run(start_quorum(proposal()), MemberLeaving(C, 2.0))
+    assert state.dissolve_reason is DissolveReason.PROPOSAL_REFUSED
+
+
+def test_the_same_events_give_the_same_state() -> None:
+    events = (
+        ProposalAccepted(B, 1.0),
+        ProposalAccepted(C, 2.0),
+        BatchesCompleted(7, 3.0),
+        *beat_all(40.0),
+        Tick(70.0),
+    )
+    assert run(start_quorum(proposal()), *events) == run(start_quorum(proposal()), *events)

@@ -87,11 +87,25 @@ def check_growth(
         layer_memory_bytes=layer_memory_bytes,
         fixed_memory_bytes=fixed_memory_bytes,
     )
-    replicas = target_replicas_per_layer(view.size)
+    blockers = _growth_blockers(view, needed_bytes * threshold, optimal, steps_since_upgrade)
+    return GrowthDecision(
+        should_grow=not blockers,
+        current_depth=depth,
+        new_depth=depth if blockers else min(optimal, GROWTH_MAX_DEPTH_FACTOR * depth),
+        optimal_depth=optimal,
+        blockers=blockers,
+    )
+
+
+def _growth_blockers(
+    view: NetworkView, needed_bytes: float, optimal: int, steps_since_upgrade: int
+) -> tuple[str, ...]:
+    """Every unmet growth condition, in DESIGN's order."""
+    depth, replicas = view.layer_count, target_replicas_per_layer(view.size)
     blockers = []
-    if view.total_memory_bytes < needed_bytes * threshold:
+    if view.total_memory_bytes < needed_bytes:
         blockers.append(
-            f"network memory {view.total_memory_bytes} B < model {needed_bytes} B × threshold {threshold:.3f}"
+            f"network memory {view.total_memory_bytes} B < model × threshold = {needed_bytes:.0f} B"
         )
     thin = np.flatnonzero(view.holder_counts < replicas)
     if thin.size:
@@ -104,14 +118,7 @@ def check_growth(
         blockers.append(
             f"optimal depth {optimal} is not more than {GROWTH_MIN_NEW_LAYERS_EXCLUSIVE} above {depth}"
         )
-    new_depth = depth if blockers else min(optimal, GROWTH_MAX_DEPTH_FACTOR * depth)
-    return GrowthDecision(
-        should_grow=not blockers,
-        current_depth=depth,
-        new_depth=new_depth,
-        optimal_depth=optimal,
-        blockers=tuple(blockers),
-    )
+    return tuple(blockers)
 
 
 def new_layer_indices(old_depth: int, new_depth: int) -> range:

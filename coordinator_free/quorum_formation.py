@@ -101,6 +101,7 @@ class _Pool:
     """Free, pipeline-tier candidates near the founder's tier, as columns."""
 
     view: NetworkView  # ids are looked up lazily: only ties need them
+    layer_count: int  # layers to cover
     positions: np.ndarray  # index of each candidate in view.nodes
     starts: np.ndarray
     stops: np.ndarray
@@ -127,10 +128,7 @@ def form_quorum(
         return FormationFailure(FormationFailureReason.FOUNDER_UNAVAILABLE, problem or "")
     pool = _candidate_pool(founder, view, latency_ms, excluded)
     minimum = min(min_quorum_size(view.size), view.layer_count)
-    attempts = [
-        _attempt(founder, pool, frozenset(window), view.layer_count, minimum)
-        for window in _tier_windows(founder.tier)
-    ]
+    attempts = [_attempt(founder, pool, frozenset(window), minimum) for window in _tier_windows(founder.tier)]
     layouts = [attempt for attempt in attempts if isinstance(attempt, _Layout)]
     if not layouts:
         failures = [attempt for attempt in attempts if isinstance(attempt, FormationFailure)]
@@ -181,6 +179,7 @@ def _candidate_pool(
     positions = np.flatnonzero(mask)
     return _Pool(
         view=view,
+        layer_count=view.layer_count,
         positions=positions,
         starts=columns.starts[positions],
         stops=columns.stops[positions],
@@ -205,31 +204,30 @@ def _best_index(pool: _Pool, scores: np.ndarray) -> int | None:
 
 
 def _attempt(
-    founder: NodeView, pool: _Pool, window: frozenset[int], layer_count: int, minimum: int
+    founder: NodeView, pool: _Pool, window: frozenset[int], minimum: int
 ) -> _Layout | FormationFailure:
     """Formation within one tier window: grow the block, then reach the min size."""
     available = np.isin(pool.tiers, sorted(window))
-    order = _grow_block(founder, pool, available, layer_count)
+    order = _grow_block(founder, pool, available)
     if isinstance(order, FormationFailure):
         return order
     while len(order) < minimum:
-        grown = _add_member(founder, pool, available, order, layer_count)
+        grown = _add_member(founder, pool, available, order)
         if grown is None:
             return FormationFailure(
                 FormationFailureReason.TOO_FEW_MEMBERS,
                 f"tiers {sorted(window)}: only {len(order)} members fit, min quorum size is {minimum}",
             )
         order = grown
-    layout = _layout(founder, pool, order, layer_count, window)
+    layout = _layout(founder, pool, order, window)
     if layout is None:  # cannot happen: a grown block always has a valid cut
         raise ProtocolError(f"internal: no stage cut for a complete block {order}")
     return layout
 
 
-def _grow_block(
-    founder: NodeView, pool: _Pool, available: np.ndarray, layer_count: int
-) -> list[int] | FormationFailure:
+def _grow_block(founder: NodeView, pool: _Pool, available: np.ndarray) -> list[int] | FormationFailure:
     """Greedy coverage; marks picked candidates unavailable. Pipeline order, founder as -1."""
+    layer_count = pool.layer_count
     founder_range = _founder_range(founder)
     low, high = founder_range.start, min(founder_range.stop, layer_count)
     order = [-1]
@@ -253,9 +251,7 @@ def _grow_block(
     return order
 
 
-def _add_member(
-    founder: NodeView, pool: _Pool, available: np.ndarray, order: list[int], layer_count: int
-) -> list[int] | None:
+def _add_member(founder: NodeView, pool: _Pool, available: np.ndarray, order: list[int]) -> list[int] | None:
     """The order with one more member where a valid stage cut exists, or None."""
     while True:
         pick = _best_index(pool, np.where(available, pool.stops - pool.starts, 0) / pool.latency_factors)
@@ -263,7 +259,7 @@ def _add_member(
             return None
         available[pick] = False
         tries = [order[:position] + [pick] + order[position:] for position in range(len(order) + 1)]
-        fitting = [(layout.rank[0], t) for t in tries if (layout := _layout(founder, pool, t, layer_count))]
+        fitting = [(layout.rank[0], t) for t in tries if (layout := _layout(founder, pool, t))]
         if fitting:
             return min(fitting, key=lambda pair: pair[0])[1]  # first of the smallest bottleneck
 
@@ -275,18 +271,14 @@ def _founder_range(founder: NodeView) -> LayerRange:
 
 
 def _layout(
-    founder: NodeView,
-    pool: _Pool,
-    order: Sequence[int],
-    layer_count: int,
-    window: frozenset[int] = frozenset(),
+    founder: NodeView, pool: _Pool, order: Sequence[int], window: frozenset[int] = frozenset()
 ) -> _Layout | None:
     held = [
         _founder_range(founder) if i < 0 else LayerRange(int(pool.starts[i]), int(pool.stops[i]))
         for i in order
     ]
     speeds = [founder.speed_ms_per_layer if i < 0 else float(pool.speeds_ms_per_layer[i]) for i in order]
-    stages = balanced_stages(held, speeds, layer_count)
+    stages = balanced_stages(held, speeds, pool.layer_count)
     if stages is None:
         return None
     members = tuple(

@@ -181,11 +181,11 @@ def apply_rollback_backed(state: GovernanceState, event: RollbackBacked) -> Gove
     ordered = tuple(sorted(backers.items()))
     backing = sum(stake for _, stake in ordered)
     if backing >= VOCAB_ROLLBACK_CALL_STAKE_FRACTION * event.total_stake:
-        return replace(
+        return _enter(
             state,
-            phase=GovernancePhase.ROLLBACK_VOTING,
-            phase_started_s=event.at_s,
-            phase_ends_s=event.at_s + state.durations.rollback_vote_s,
+            GovernancePhase.ROLLBACK_VOTING,
+            event.at_s,
+            state.durations.rollback_vote_s,
             votes=(),
             rollback_backers=ordered,
         )
@@ -199,73 +199,57 @@ def apply_governance_tick(state: GovernanceState, event: GovernanceTick) -> Gove
     return state
 
 
+def _enter(
+    state: GovernanceState,
+    phase: GovernancePhase,
+    at_s: float,
+    duration_s: float | None = None,
+    **changes: object,
+) -> GovernanceState:
+    """Start `phase` at `at_s`; it ends after `duration_s`, or never (None)."""
+    ends_s = None if duration_s is None else at_s + duration_s
+    return replace(state, phase=phase, phase_started_s=at_s, phase_ends_s=ends_s, **changes)  # type: ignore[arg-type]
+
+
 def _close_phase(state: GovernanceState, total_stake: float) -> GovernanceState:
     ends_s = state.phase_ends_s if state.phase_ends_s is not None else 0.0
     stake = state.proposal.stake
+    durations = state.durations
     if state.phase is GovernancePhase.DISCUSSION:
-        return replace(
-            state,
-            phase=GovernancePhase.VOTING,
-            phase_started_s=ends_s,
-            phase_ends_s=ends_s + state.durations.voting_s,
-        )
+        return _enter(state, GovernancePhase.VOTING, ends_s, durations.voting_s)
     if state.phase is GovernancePhase.VOTING:
         tally = tally_votes(state.votes, total_stake)
         if not tally.passed:
-            return replace(
+            return _enter(
                 state,
-                phase=GovernancePhase.REJECTED,
-                phase_started_s=ends_s,
-                phase_ends_s=None,
+                GovernancePhase.REJECTED,
+                ends_s,
                 tally=tally,
                 settlement=Settlement(stake_returned=stake),
             )
-        return replace(
-            state,
-            phase=GovernancePhase.GRACE,
-            phase_started_s=ends_s,
-            phase_ends_s=ends_s + state.durations.grace_s,
-            tally=tally,
-        )
+        return _enter(state, GovernancePhase.GRACE, ends_s, durations.grace_s, tally=tally)
     if state.phase is GovernancePhase.GRACE:
-        reward = VOCAB_PROPOSER_REWARD_FRACTION * stake
-        return replace(
+        return _enter(
             state,
-            phase=GovernancePhase.ACTIVE,
-            phase_started_s=ends_s,
-            phase_ends_s=None,
+            GovernancePhase.ACTIVE,
+            ends_s,
             vocab_version=state.proposal.base_vocab_version + 1,
-            settlement=Settlement(stake_returned=stake, reward=reward),
+            settlement=Settlement(stake_returned=stake, reward=VOCAB_PROPOSER_REWARD_FRACTION * stake),
         )
     if state.phase is GovernancePhase.ROLLBACK_VOTING:
-        return _close_rollback(state, total_stake)
-    raise ProtocolError(f"phase {state.phase.value} has no end to close")
-
-
-def _close_rollback(state: GovernanceState, total_stake: float) -> GovernanceState:
-    ends_s = state.phase_ends_s if state.phase_ends_s is not None else 0.0
-    tally = tally_votes(state.votes, total_stake)
-    if not tally.passed:
-        return replace(
+        tally = tally_votes(state.votes, total_stake)
+        if not tally.passed:
+            return _enter(state, GovernancePhase.ACTIVE, ends_s, tally=tally, votes=(), rollback_backers=())
+        slashed = VOCAB_ROLLBACK_SLASH_FRACTION * stake
+        return _enter(
             state,
-            phase=GovernancePhase.ACTIVE,
-            phase_started_s=ends_s,
-            phase_ends_s=None,
+            GovernancePhase.ROLLED_BACK,
+            ends_s,
             tally=tally,
-            votes=(),
-            rollback_backers=(),
+            vocab_version=state.proposal.base_vocab_version,
+            settlement=replace(state.settlement or Settlement(), slashed=slashed),
         )
-    activated = state.settlement or Settlement()
-    slashed = VOCAB_ROLLBACK_SLASH_FRACTION * state.proposal.stake
-    return replace(
-        state,
-        phase=GovernancePhase.ROLLED_BACK,
-        phase_started_s=ends_s,
-        phase_ends_s=None,
-        tally=tally,
-        vocab_version=state.proposal.base_vocab_version,
-        settlement=replace(activated, slashed=slashed),
-    )
+    raise ProtocolError(f"phase {state.phase.value} has no end to close")
 
 
 GovernanceEvent = Amendment | CastVote | RollbackBacked | GovernanceTick

@@ -40,6 +40,7 @@ last bits (only the weights are promised bit-identical everywhere).
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,8 +48,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coordinator_free.aggregation_kernels import (
-    trimmed_mean_block,
     trim_count_for,
+    trimmed_mean_block,
     weighted_median_block,
 )
 from coordinator_free.constants import (
@@ -76,17 +77,27 @@ class AggregationConfig:
     method: AggregationMethod = AggregationMethod.TRIMMED_MEAN
     clip_to_median_norm: bool = True  # scale long vectors down before anything else
     nearest_neighbour_mixing: bool = True  # NNM pre-step
-    clip_median_norm_factor: float = CLIP_MEDIAN_NORM_FACTOR  # × median norm, dimensionless
+    clip_median_norm_factor: float = (
+        CLIP_MEDIAN_NORM_FACTOR  # × median norm, dimensionless
+    )
     trim_fraction: float = TRIM_FRACTION  # share of contributions dropped at each end
     byzantine_fraction: float = BYZANTINE_FRACTION  # assumed by Krum / Multi-Krum
-    geometric_median_max_iterations: int = GEOMETRIC_MEDIAN_MAX_ITERATIONS  # Weiszfeld steps
-    geometric_median_relative_tolerance: float = GEOMETRIC_MEDIAN_RELATIVE_TOLERANCE  # of the spread
-    block_coordinates: int = 1 << 15  # coordinates per block: keeps a block in cache; no effect on results
+    geometric_median_max_iterations: int = (
+        GEOMETRIC_MEDIAN_MAX_ITERATIONS  # Weiszfeld steps
+    )
+    geometric_median_relative_tolerance: float = (
+        GEOMETRIC_MEDIAN_RELATIVE_TOLERANCE  # of the spread
+    )
+    block_coordinates: int = (
+        1 << 15
+    )  # coordinates per block: keeps a block in cache; no effect on results
 
 
 DEFAULT_CONFIG = AggregationConfig()
 PLAIN_MEAN_CONFIG = AggregationConfig(
-    method=AggregationMethod.MEAN, clip_to_median_norm=False, nearest_neighbour_mixing=False
+    method=AggregationMethod.MEAN,
+    clip_to_median_norm=False,
+    nearest_neighbour_mixing=False,
 )
 
 
@@ -103,9 +114,15 @@ class AggregationResult:
     method: AggregationMethod
     node_ids: tuple[NodeId, ...]  # usable contributions, canonical order
     weights: tuple[float, ...]  # their normalised weights, same order
-    excluded_node_ids: tuple[NodeId, ...]  # left out wholly: unusable, or not selected by Krum
-    trimmed_fraction_by_node: dict[NodeId, float] = field(default_factory=dict)  # share of coordinates dropped
-    clip_scale_by_node: dict[NodeId, float] = field(default_factory=dict)  # 1.0 = not clipped
+    excluded_node_ids: tuple[
+        NodeId, ...
+    ]  # left out wholly: unusable, or not selected by Krum
+    trimmed_fraction_by_node: dict[NodeId, float] = field(
+        default_factory=dict
+    )  # share of coordinates dropped
+    clip_scale_by_node: dict[NodeId, float] = field(
+        default_factory=dict
+    )  # 1.0 = not clipped
 
 
 def aggregate(
@@ -124,11 +141,19 @@ def aggregate(
     kept = [c for c, ok in zip(ordered, usable) if ok]
     gram = gram_all[np.ix_(usable, usable)]
     weights = _normalised([c.weight for c in kept])
-    scales = _clip_scales(gram, config) if config.clip_to_median_norm else np.ones(len(kept))
+    scales = (
+        _clip_scales(gram, config) if config.clip_to_median_norm else np.ones(len(kept))
+    )
     gram = gram * np.outer(scales, scales)
-    mixing = _mixing_matrix(gram, weights) if config.nearest_neighbour_mixing else np.eye(len(kept))
+    mixing = (
+        _mixing_matrix(gram, weights)
+        if config.nearest_neighbour_mixing
+        else np.eye(len(kept))
+    )
     mixed_gram = mixing @ gram @ mixing.T
-    transform = mixing * scales[None, :]  # row i: coefficients of vector i after clip + mix
+    transform = (
+        mixing * scales[None, :]
+    )  # row i: coefficients of vector i after clip + mix
     node_ids = tuple(c.node_id for c in kept)
     vectors = [c.vector for c in kept]
     method = config.method
@@ -156,13 +181,21 @@ def aggregate(
 def _canonical(contributions: Iterable[Contribution]) -> list[Contribution]:
     ordered = sorted(contributions, key=lambda c: c.node_id)
     if not ordered:
-        raise ProtocolError("no contributions to aggregate; a sync round needs at least one")
+        raise ProtocolError(
+            "no contributions to aggregate; a sync round needs at least one"
+        )
     first = ordered[0].vector
-    for previous, current in zip(ordered, ordered[1:]):
+    for previous, current in itertools.pairwise(ordered):
         if previous.node_id == current.node_id:
-            raise ProtocolError(f"node {current.node_id} contributed twice; keep one contribution per node")
+            raise ProtocolError(
+                f"node {current.node_id} contributed twice; keep one contribution per node"
+            )
     for c in ordered:
-        if not isinstance(c.vector, np.ndarray) or c.vector.dtype != np.float32 or c.vector.ndim != 1:
+        if (
+            not isinstance(c.vector, np.ndarray)
+            or c.vector.dtype != np.float32
+            or c.vector.ndim != 1
+        ):
             raise ProtocolError(
                 f"contribution of {c.node_id} must be a flat float32 numpy array, got "
                 f"{type(c.vector).__name__} {getattr(c.vector, 'dtype', '?')} {getattr(c.vector, 'shape', '?')}"
@@ -173,7 +206,9 @@ def _canonical(contributions: Iterable[Contribution]) -> list[Contribution]:
                 f"{first.size}; all holders of a layer send vectors of the layer's size"
             )
         if not (math.isfinite(c.weight) and c.weight > 0):
-            raise ProtocolError(f"weight of {c.node_id} must be finite and > 0, got {c.weight}")
+            raise ProtocolError(
+                f"weight of {c.node_id} must be finite and > 0, got {c.weight}"
+            )
     return ordered
 
 
@@ -182,10 +217,14 @@ def _normalised(raw: Sequence[float]) -> np.ndarray:
     return np.array([w / total for w in raw], dtype=np.float64)
 
 
-def _blocks(vectors: Sequence[np.ndarray], block_coordinates: int) -> Iterator[tuple[slice, np.ndarray]]:
+def _blocks(
+    vectors: Sequence[np.ndarray], block_coordinates: int
+) -> Iterator[tuple[slice, np.ndarray]]:
     """(slice, n × block float32 array) over the coordinates, one buffer reused."""
     size = vectors[0].size
-    buffer = np.empty((len(vectors), min(block_coordinates, max(size, 1))), dtype=np.float32)
+    buffer = np.empty(
+        (len(vectors), min(block_coordinates, max(size, 1))), dtype=np.float32
+    )
     for start in range(0, size, block_coordinates):
         stop = min(size, start + block_coordinates)
         block = buffer[:, : stop - start]
@@ -206,7 +245,9 @@ def _squared_distances(gram: np.ndarray) -> np.ndarray:
     diagonal = np.diag(gram)
     distances = diagonal[:, None] + diagonal[None, :] - 2.0 * gram
     np.fill_diagonal(distances, 0.0)
-    return np.maximum(distances, 0.0)  # rounding can make near-equal vectors slightly negative
+    return np.maximum(
+        distances, 0.0
+    )  # rounding can make near-equal vectors slightly negative
 
 
 def _clip_scales(gram: np.ndarray, config: AggregationConfig) -> np.ndarray:
@@ -231,7 +272,10 @@ def _mixing_matrix(gram: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def _coordinate_wise(
-    vectors: Sequence[np.ndarray], transform: np.ndarray, weights: np.ndarray, config: AggregationConfig
+    vectors: Sequence[np.ndarray],
+    transform: np.ndarray,
+    weights: np.ndarray,
+    config: AggregationConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
     count = len(vectors)
     is_identity = np.array_equal(transform, np.eye(count))
@@ -245,7 +289,9 @@ def _coordinate_wise(
         if config.method is AggregationMethod.MEDIAN:
             result[where] = weighted_median_block(values, weights)
         else:
-            result[where], dropped_here = trimmed_mean_block(values, weights32, trim_count)
+            result[where], dropped_here = trimmed_mean_block(
+                values, weights32, trim_count
+            )
             dropped += dropped_here
     return result, dropped / max(result.size, 1)
 
@@ -278,7 +324,9 @@ def _krum_scores(distances: np.ndarray, neighbour_count: int) -> np.ndarray:
     return np.sort(others, axis=1)[:, : min(neighbour_count, count - 1)].sum(axis=1)
 
 
-def _weiszfeld(gram: np.ndarray, weights: np.ndarray, config: AggregationConfig) -> np.ndarray:
+def _weiszfeld(
+    gram: np.ndarray, weights: np.ndarray, config: AggregationConfig
+) -> np.ndarray:
     """Smoothed Weiszfeld in coefficient space: z = Σ α_i x_i, so
     ‖x_i − z‖² = G_ii − 2 (Gα)_i + αᵀGα needs only the Gram matrix."""
     alpha = weights.copy()
@@ -298,7 +346,9 @@ def _weiszfeld(gram: np.ndarray, weights: np.ndarray, config: AggregationConfig)
     return alpha
 
 
-def _combine(vectors: Sequence[np.ndarray], coefficients: np.ndarray, block_coordinates: int) -> np.ndarray:
+def _combine(
+    vectors: Sequence[np.ndarray], coefficients: np.ndarray, block_coordinates: int
+) -> np.ndarray:
     coefficients32 = coefficients.astype(np.float32)
     result = np.empty(vectors[0].size, dtype=np.float32)
     for where, block in _blocks(vectors, block_coordinates):

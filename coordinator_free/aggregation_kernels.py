@@ -50,7 +50,9 @@ def column_ranks_by_comparison(values: np.ndarray) -> np.ndarray:
     # its count of lower rows and take one off for each lower row it is below.
     rows, columns = values.shape
     if rows > 127:
-        raise ValueError(f"int8 ranks hold at most 127 rows, got {rows}; use column_ranks_by_sort")
+        raise ValueError(
+            f"int8 ranks hold at most 127 rows, got {rows}; use column_ranks_by_sort"
+        )
     ranks = np.repeat(np.arange(rows, dtype=np.int8)[:, None], columns, axis=1)
     for row in range(rows - 1):
         later_smaller = values[row] > values[row + 1 :]
@@ -70,7 +72,9 @@ def trimmed_mean_block(
     """
     rows = values.shape[0]
     if trim_count == 0:
-        return (weights @ values) / weights.sum(dtype=np.float32), np.zeros(rows, dtype=np.int64)
+        return (weights @ values) / weights.sum(dtype=np.float32), np.zeros(
+            rows, dtype=np.int64
+        )
     ranks = column_ranks(values)
     kept = (ranks >= trim_count) & (ranks < rows - trim_count)
     kept_weight = weights @ kept.astype(np.float32)

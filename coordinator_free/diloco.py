@@ -30,6 +30,8 @@ import numpy as np
 
 from coordinator_free.aggregation import (
     DEFAULT_CONFIG as DEFAULT_AGGREGATION,
+)
+from coordinator_free.aggregation import (
     AggregationConfig,
     AggregationResult,
     Contribution,
@@ -49,7 +51,9 @@ from coordinator_free.types import NodeId
 
 @dataclass(frozen=True)
 class DiLoCoConfig:
-    outer_learning_rate: float = OUTER_LEARNING_RATE  # dimensionless step on the aggregate
+    outer_learning_rate: float = (
+        OUTER_LEARNING_RATE  # dimensionless step on the aggregate
+    )
     nesterov_momentum: float = OUTER_NESTEROV_MOMENTUM  # μ, dimensionless
     aggregation: AggregationConfig = DEFAULT_AGGREGATION  # robust mean of the cohort
 
@@ -79,7 +83,9 @@ class OuterState:
     parameters: np.ndarray  # θ_start of the next round, flat float32
     momentum: np.ndarray  # Nesterov buffer m, flat float32
     rounds_applied: int  # cohort syncs applied so far
-    last_aggregation: AggregationResult | None = None  # who counted and who was trimmed, last round
+    last_aggregation: AggregationResult | None = (
+        None  # who counted and who was trimmed, last round
+    )
 
 
 def freshness(age_s: float) -> float:
@@ -100,19 +106,25 @@ def contribution_weight(batches: int, age_s: float) -> float:
 def normalised_weights(raw_weights: Sequence[float]) -> tuple[float, ...]:
     """Weights that sum to 1, exactly reproducible: `math.fsum` in the given order."""
     if not raw_weights or any(not (math.isfinite(w) and w > 0) for w in raw_weights):
-        raise ProtocolError(f"weights must be a non-empty list of finite values > 0, got {list(raw_weights)}")
+        raise ProtocolError(
+            f"weights must be a non-empty list of finite values > 0, got {list(raw_weights)}"
+        )
     total = math.fsum(raw_weights)
     return tuple(w / total for w in raw_weights)
 
 
-def pseudo_gradient(start_parameters: np.ndarray, current_parameters: np.ndarray) -> np.ndarray:
+def pseudo_gradient(
+    start_parameters: np.ndarray, current_parameters: np.ndarray
+) -> np.ndarray:
     """Δ = θ_start − θ_now, flat float32."""
     if start_parameters.shape != current_parameters.shape:
         raise ProtocolError(
             f"θ_start has shape {start_parameters.shape} but θ_now has {current_parameters.shape}; "
             "both must be the same layer's parameters"
         )
-    return (start_parameters.astype(np.float32) - current_parameters.astype(np.float32)).ravel()
+    return (
+        start_parameters.astype(np.float32) - current_parameters.astype(np.float32)
+    ).ravel()
 
 
 def initial_outer_state(parameters: np.ndarray) -> OuterState:
@@ -120,7 +132,9 @@ def initial_outer_state(parameters: np.ndarray) -> OuterState:
     return OuterState(parameters=flat, momentum=np.zeros_like(flat), rounds_applied=0)
 
 
-def apply_outer_step(state: OuterState, aggregate_delta: np.ndarray, config: DiLoCoConfig) -> OuterState:
+def apply_outer_step(
+    state: OuterState, aggregate_delta: np.ndarray, config: DiLoCoConfig
+) -> OuterState:
     """θ ← θ_start − lr·(g + μ·m), m ← μ·m + g."""
     if aggregate_delta.shape != state.parameters.shape:
         raise ProtocolError(
@@ -131,7 +145,9 @@ def apply_outer_step(state: OuterState, aggregate_delta: np.ndarray, config: DiL
     step = aggregate_delta + momentum_factor * momentum
     parameters = state.parameters - np.float32(config.outer_learning_rate) * step
     return OuterState(
-        parameters=parameters, momentum=momentum, rounds_applied=state.rounds_applied + 1
+        parameters=parameters,
+        momentum=momentum,
+        rounds_applied=state.rounds_applied + 1,
     )
 
 
@@ -150,7 +166,9 @@ def weighted_contributions(sync: CohortSync) -> list[Contribution]:
     return contributions
 
 
-def apply_cohort_sync(state: OuterState, sync: CohortSync, config: DiLoCoConfig = DiLoCoConfig()) -> OuterState:
+def apply_cohort_sync(
+    state: OuterState, sync: CohortSync, config: DiLoCoConfig = DiLoCoConfig()
+) -> OuterState:
     """One cohort sync: weigh, aggregate robustly, take the outer step."""
     result = aggregate(weighted_contributions(sync), config.aggregation)
     stepped = apply_outer_step(state, result.vector, config)

@@ -39,14 +39,18 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
-def gradient_chunks(values: np.ndarray, chunk_values: int = MERKLE_CHUNK_VALUES) -> list[bytes]:
+def gradient_chunks(
+    values: np.ndarray, chunk_values: int = MERKLE_CHUNK_VALUES
+) -> list[bytes]:
     """The gradient as little-endian float32 chunks of `chunk_values` values."""
     if chunk_values < 1:
         raise ProtocolError(f"chunk_values must be >= 1, got {chunk_values}")
     flat = np.ascontiguousarray(values, dtype="<f4").ravel()
     chunk_bytes = 4 * chunk_values
     raw = flat.tobytes()
-    return [raw[start : start + chunk_bytes] for start in range(0, len(raw), chunk_bytes)]
+    return [
+        raw[start : start + chunk_bytes] for start in range(0, len(raw), chunk_bytes)
+    ]
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class MerkleTree:
         level = [leaf_hash(chunk) for chunk in chunks]
         self._levels: list[list[bytes]] = [level]
         while len(level) > 1:
-            paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            paired = [
+                node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)
+            ]
             if len(level) % 2:
                 paired.append(level[-1])  # carried up unpaired
             level = paired
@@ -91,7 +97,9 @@ class MerkleTree:
             if sibling < len(level):
                 path.append(level[sibling])
             index //= 2
-        return InclusionProof(leaf_index=leaf_index, leaf_count=self.leaf_count, path=tuple(path))
+        return InclusionProof(
+            leaf_index=leaf_index, leaf_count=self.leaf_count, path=tuple(path)
+        )
 
 
 def merkle_root(chunks: Sequence[bytes]) -> bytes:

@@ -83,7 +83,9 @@ def make_problem(seed: int, config: HarnessConfig) -> Problem:
         x = rng.standard_normal((config.examples_per_worker, config.features)) + offset
         probability = 1.0 / (1.0 + np.exp(-(x @ truth)))
         features.append(x)
-        labels.append((rng.random(config.examples_per_worker) < probability).astype(np.float64))
+        labels.append(
+            (rng.random(config.examples_per_worker) < probability).astype(np.float64)
+        )
     node_ids = tuple(
         NodeId(hashlib.sha256(f"harness-{seed}-{worker}".encode()).hexdigest())
         for worker in range(config.workers)
@@ -103,24 +105,36 @@ def _gradient(theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return x.T @ (1.0 / (1.0 + np.exp(-logits)) - y) / len(y)
 
 
-def _honest_deltas(theta: np.ndarray, problem: Problem, rng: np.random.Generator, config: HarnessConfig) -> np.ndarray:
+def _honest_deltas(
+    theta: np.ndarray, problem: Problem, rng: np.random.Generator, config: HarnessConfig
+) -> np.ndarray:
     deltas = []
     for x, y in zip(problem.features, problem.labels):
         local = theta.astype(np.float64)
         for _ in range(config.inner_steps):
             batch = rng.integers(0, len(y), config.batch_size)
-            local = local - config.inner_learning_rate * _gradient(local, x[batch], y[batch])
+            local = local - config.inner_learning_rate * _gradient(
+                local, x[batch], y[batch]
+            )
         deltas.append(theta - local)
     return np.array(deltas)
 
 
-def _attacked(deltas: np.ndarray, attack: Attack, attackers: int, rng: np.random.Generator, config: HarnessConfig) -> np.ndarray:
+def _attacked(
+    deltas: np.ndarray,
+    attack: Attack,
+    attackers: int,
+    rng: np.random.Generator,
+    config: HarnessConfig,
+) -> np.ndarray:
     if attack is Attack.NONE or attackers == 0:
         return deltas
     honest = deltas[: len(deltas) - attackers]
     crafted = deltas.copy()
     if attack is Attack.GAUSSIAN:
-        crafted[-attackers:] = rng.standard_normal((attackers, deltas.shape[1])) * config.gaussian_std
+        crafted[-attackers:] = (
+            rng.standard_normal((attackers, deltas.shape[1])) * config.gaussian_std
+        )
     elif attack is Attack.SIGN_FLIP:
         crafted[-attackers:] = -deltas[-attackers:]
     elif attack is Attack.ALIE:
@@ -144,11 +158,19 @@ def final_loss(
     state = initial_outer_state(np.zeros(config.features, dtype=np.float32))
     diloco = DiLoCoConfig(aggregation=aggregation)
     for round_index in range(config.rounds):
-        deltas = _attacked(_honest_deltas(state.parameters, problem, rng, config), attack, attackers, rng, config)
+        deltas = _attacked(
+            _honest_deltas(state.parameters, problem, rng, config),
+            attack,
+            attackers,
+            rng,
+            config,
+        )
         now_s = 60.0 * round_index
         sync = CohortSync(
             pseudo_gradients=tuple(
-                PseudoGradient(node_id, delta.astype(np.float32), config.inner_steps, now_s)
+                PseudoGradient(
+                    node_id, delta.astype(np.float32), config.inner_steps, now_s
+                )
                 for node_id, delta in zip(problem.node_ids, deltas)
             ),
             now_s=now_s,
@@ -159,4 +181,10 @@ def final_loss(
 
 def clean_loss(seed: int, config: HarnessConfig = HarnessConfig()) -> float:
     """The reference: plain weighted mean, nobody attacking."""
-    return final_loss(attack=Attack.NONE, attackers=0, seed=seed, aggregation=PLAIN_MEAN_CONFIG, config=config)
+    return final_loss(
+        attack=Attack.NONE,
+        attackers=0,
+        seed=seed,
+        aggregation=PLAIN_MEAN_CONFIG,
+        config=config,
+    )

@@ -25,12 +25,18 @@ from coordinator_free.aggregation_kernels import (
 from coordinator_free.errors import ProtocolError
 from coordinator_free.types import NodeId
 
-TRIMMED_ONLY = AggregationConfig(clip_to_median_norm=False, nearest_neighbour_mixing=False)
+TRIMMED_ONLY = AggregationConfig(
+    clip_to_median_norm=False, nearest_neighbour_mixing=False
+)
 MEDIAN_ONLY = AggregationConfig(
-    method=AggregationMethod.MEDIAN, clip_to_median_norm=False, nearest_neighbour_mixing=False
+    method=AggregationMethod.MEDIAN,
+    clip_to_median_norm=False,
+    nearest_neighbour_mixing=False,
 )
 EVERY_CONFIG = [
-    AggregationConfig(method=method, clip_to_median_norm=clip, nearest_neighbour_mixing=mix)
+    AggregationConfig(
+        method=method, clip_to_median_norm=clip, nearest_neighbour_mixing=mix
+    )
     for method in AggregationMethod
     for clip in (False, True)
     for mix in (False, True)
@@ -52,7 +58,9 @@ def contributions_from(rows, weights=None) -> list[Contribution]:
 def test_plain_mean_is_the_weighted_mean():
     rows = np.arange(12, dtype=np.float32).reshape(4, 3)
     result = aggregate(contributions_from(rows, [1, 1, 2, 4]), PLAIN_MEAN_CONFIG)
-    np.testing.assert_allclose(result.vector, np.average(rows, axis=0, weights=[1, 1, 2, 4]), rtol=1e-6)
+    np.testing.assert_allclose(
+        result.vector, np.average(rows, axis=0, weights=[1, 1, 2, 4]), rtol=1e-6
+    )
     assert result.weights == (0.125, 0.125, 0.25, 0.5)
 
 
@@ -70,20 +78,36 @@ def test_trimmed_mean_drops_by_count_and_weights_leave_with_their_values():
 def test_trimmed_mean_with_equal_weights_is_the_sorted_slice_mean():
     rows = np.random.default_rng(1).standard_normal((10, 257)).astype(np.float32)
     result = aggregate(contributions_from(rows), TRIMMED_ONLY)
-    np.testing.assert_allclose(result.vector, np.sort(rows, axis=0)[2:8].mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        result.vector, np.sort(rows, axis=0)[2:8].mean(axis=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_trim_count_is_twenty_percent_of_the_count_rounded_down():
-    assert [trim_count_for(n, 0.2) for n in (1, 4, 5, 9, 10, 14, 15, 100)] == [0, 0, 1, 1, 2, 2, 3, 20]
+    assert [trim_count_for(n, 0.2) for n in (1, 4, 5, 9, 10, 14, 15, 100)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+        20,
+    ]
 
 
 def test_small_cohorts_are_not_trimmed():
     rows = [[0.0], [1.0], [2.0], [97.0]]
-    assert aggregate(contributions_from(rows), TRIMMED_ONLY).vector[0] == pytest.approx(25.0)
+    assert aggregate(contributions_from(rows), TRIMMED_ONLY).vector[0] == pytest.approx(
+        25.0
+    )
 
 
 def test_report_names_who_was_trimmed():
-    rows = np.zeros((10, 50), dtype=np.float32) + np.arange(10, dtype=np.float32)[:, None] * 0.01
+    rows = (
+        np.zeros((10, 50), dtype=np.float32)
+        + np.arange(10, dtype=np.float32)[:, None] * 0.01
+    )
     rows[3] = 1e3  # far above everyone on every coordinate
     result = aggregate(contributions_from(rows), TRIMMED_ONLY)
     trimmed = result.trimmed_fraction_by_node
@@ -111,14 +135,20 @@ def test_krum_picks_the_central_vector_and_multi_krum_leaves_out_the_far_ones():
     rows[[2, 7]] += 50.0
     krum = aggregate(
         contributions_from(rows),
-        AggregationConfig(method=AggregationMethod.KRUM, clip_to_median_norm=False, nearest_neighbour_mixing=False),
+        AggregationConfig(
+            method=AggregationMethod.KRUM,
+            clip_to_median_norm=False,
+            nearest_neighbour_mixing=False,
+        ),
     )
     assert len(krum.excluded_node_ids) == 9
     assert np.abs(krum.vector).max() < 1.0
     multi = aggregate(
         contributions_from(rows),
         AggregationConfig(
-            method=AggregationMethod.MULTI_KRUM, clip_to_median_norm=False, nearest_neighbour_mixing=False
+            method=AggregationMethod.MULTI_KRUM,
+            clip_to_median_norm=False,
+            nearest_neighbour_mixing=False,
         ),
     )
     assert set(multi.excluded_node_ids) == {NodeId("node-002"), NodeId("node-007")}
@@ -129,7 +159,9 @@ def test_geometric_median_of_points_on_a_line_is_their_median():
     result = aggregate(
         contributions_from(rows),
         AggregationConfig(
-            method=AggregationMethod.GEOMETRIC_MEDIAN, clip_to_median_norm=False, nearest_neighbour_mixing=False
+            method=AggregationMethod.GEOMETRIC_MEDIAN,
+            clip_to_median_norm=False,
+            nearest_neighbour_mixing=False,
         ),
     )
     np.testing.assert_allclose(result.vector, [1.0, 0.0], atol=1e-4)
@@ -142,7 +174,9 @@ def test_geometric_median_resists_one_far_point():
     result = aggregate(
         contributions_from(rows),
         AggregationConfig(
-            method=AggregationMethod.GEOMETRIC_MEDIAN, clip_to_median_norm=False, nearest_neighbour_mixing=False
+            method=AggregationMethod.GEOMETRIC_MEDIAN,
+            clip_to_median_norm=False,
+            nearest_neighbour_mixing=False,
         ),
     )
     assert np.abs(result.vector - 1.0).max() < 0.05
@@ -152,7 +186,10 @@ def test_clipping_scales_a_long_vector_to_twice_the_median_norm():
     rows = np.ones((5, 4), dtype=np.float32)
     rows[4] *= 1000.0
     result = aggregate(
-        contributions_from(rows), AggregationConfig(method=AggregationMethod.MEAN, nearest_neighbour_mixing=False)
+        contributions_from(rows),
+        AggregationConfig(
+            method=AggregationMethod.MEAN, nearest_neighbour_mixing=False
+        ),
     )
     assert result.clip_scale_by_node[NodeId("node-004")] == pytest.approx(2.0 / 1000.0)
     assert result.clip_scale_by_node[NodeId("node-000")] == 1.0
@@ -164,7 +201,8 @@ def test_nearest_neighbour_mixing_keeps_a_far_vector_out_of_honest_neighbourhood
     rows[:4] = [[1, 0, 0], [1.1, 0, 0], [0.9, 0, 0], [1.0, 0.1, 0]]
     rows[4] = [-50, 50, 50]
     mixed_mean = aggregate(
-        contributions_from(rows), AggregationConfig(method=AggregationMethod.MEDIAN, clip_to_median_norm=False)
+        contributions_from(rows),
+        AggregationConfig(method=AggregationMethod.MEDIAN, clip_to_median_norm=False),
     )
     np.testing.assert_allclose(mixed_mean.vector, [1.0, 0.0333, 0.0], atol=0.05)
 
@@ -178,8 +216,16 @@ def test_unusable_contributions_are_left_out_and_reported():
     rows[4, 0] = np.inf
     rows[5, 1] = 3e38  # finite, but its squared norm overflows
     result = aggregate(contributions_from(rows), DEFAULT_CONFIG)
-    assert result.excluded_node_ids == (NodeId("node-001"), NodeId("node-004"), NodeId("node-005"))
-    assert result.node_ids == (NodeId("node-000"), NodeId("node-002"), NodeId("node-003"))
+    assert result.excluded_node_ids == (
+        NodeId("node-001"),
+        NodeId("node-004"),
+        NodeId("node-005"),
+    )
+    assert result.node_ids == (
+        NodeId("node-000"),
+        NodeId("node-002"),
+        NodeId("node-003"),
+    )
     np.testing.assert_allclose(result.vector, np.ones(4))
 
 
@@ -192,11 +238,20 @@ def test_all_unusable_fails_closed():
     ("contributions", "message"),
     [
         ([], "no contributions"),
-        ([Contribution(NodeId("a"), np.zeros(3, np.float32), 1.0)] * 2, "contributed twice"),
-        ([Contribution(NodeId("a"), np.zeros(3, np.float64), 1.0)], "flat float32"),
-        ([Contribution(NodeId("a"), np.zeros((3, 1), np.float32), 1.0)], "flat float32"),
         (
-            [Contribution(NodeId("a"), np.zeros(3, np.float32), 1.0), Contribution(NodeId("b"), np.zeros(4, np.float32), 1.0)],
+            [Contribution(NodeId("a"), np.zeros(3, np.float32), 1.0)] * 2,
+            "contributed twice",
+        ),
+        ([Contribution(NodeId("a"), np.zeros(3, np.float64), 1.0)], "flat float32"),
+        (
+            [Contribution(NodeId("a"), np.zeros((3, 1), np.float32), 1.0)],
+            "flat float32",
+        ),
+        (
+            [
+                Contribution(NodeId("a"), np.zeros(3, np.float32), 1.0),
+                Contribution(NodeId("b"), np.zeros(4, np.float32), 1.0),
+            ],
             "has 4 values",
         ),
         ([Contribution(NodeId("a"), np.zeros(3, np.float32), 0.0)], "weight of a"),
@@ -212,17 +267,26 @@ def test_malformed_input_is_refused(contributions, message):
 
 cohort_rows = st.integers(1, 12).flatmap(
     lambda count: st.lists(
-        st.lists(st.floats(-1e3, 1e3, width=32), min_size=3, max_size=3), min_size=count, max_size=count
+        st.lists(st.floats(-1e3, 1e3, width=32), min_size=3, max_size=3),
+        min_size=count,
+        max_size=count,
     )
 )
 cohort_weights = st.lists(st.floats(0.1, 50.0), min_size=12, max_size=12)
 
 
 @settings(max_examples=40, deadline=None)
-@given(rows=cohort_rows, weights=cohort_weights, permutation_seed=st.integers(0, 2**32 - 1))
-def test_every_method_is_independent_of_contribution_order(rows, weights, permutation_seed):
+@given(
+    rows=cohort_rows, weights=cohort_weights, permutation_seed=st.integers(0, 2**32 - 1)
+)
+def test_every_method_is_independent_of_contribution_order(
+    rows, weights, permutation_seed
+):
     contributions = contributions_from(rows, weights[: len(rows)])
-    shuffled = [contributions[i] for i in np.random.default_rng(permutation_seed).permutation(len(contributions))]
+    shuffled = [
+        contributions[i]
+        for i in np.random.default_rng(permutation_seed).permutation(len(contributions))
+    ]
     for config in EVERY_CONFIG:
         first, second = aggregate(contributions, config), aggregate(shuffled, config)
         np.testing.assert_array_equal(first.vector, second.vector)
@@ -234,7 +298,11 @@ def test_every_method_is_independent_of_contribution_order(rows, weights, permut
 @settings(max_examples=60, deadline=None)
 @given(
     honest=st.integers(5, 20).flatmap(
-        lambda count: st.lists(st.lists(st.floats(-10, 10, width=32), min_size=4, max_size=4), min_size=count, max_size=count)
+        lambda count: st.lists(
+            st.lists(st.floats(-10, 10, width=32), min_size=4, max_size=4),
+            min_size=count,
+            max_size=count,
+        )
     ),
     outlier_values=st.lists(st.floats(-1e6, 1e6, width=32), min_size=4, max_size=4),
     outlier_share=st.floats(0.0, 0.999),
@@ -246,11 +314,18 @@ def test_trimmed_mean_stays_within_the_honest_range_below_twenty_percent_outlier
     honest = np.asarray(honest, dtype=np.float32)
     # Fewer than 20 % outliers: f < 0.2 · (h + f)  ⇔  f < h / 4.
     max_outliers = math.ceil(len(honest) / 4) - 1
-    outliers = np.tile(np.asarray(outlier_values, dtype=np.float32), (int(outlier_share * (max_outliers + 1)), 1))
+    outliers = np.tile(
+        np.asarray(outlier_values, dtype=np.float32),
+        (int(outlier_share * (max_outliers + 1)), 1),
+    )
     rows = np.concatenate([honest, outliers])
     assert len(outliers) < 0.2 * len(rows)
-    result = aggregate(contributions_from(rows, weights[: len(rows)]), TRIMMED_ONLY).vector
-    slack = 1e-5 * (1.0 + np.abs(honest).max(axis=0))  # float32 rounding of a weighted mean
+    result = aggregate(
+        contributions_from(rows, weights[: len(rows)]), TRIMMED_ONLY
+    ).vector
+    slack = 1e-5 * (
+        1.0 + np.abs(honest).max(axis=0)
+    )  # float32 rounding of a weighted mean
     assert np.all(result >= honest.min(axis=0) - slack)
     assert np.all(result <= honest.max(axis=0) + slack)
 
@@ -258,16 +333,24 @@ def test_trimmed_mean_stays_within_the_honest_range_below_twenty_percent_outlier
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.integers(2, 40).flatmap(
-        lambda count: st.lists(st.lists(st.integers(-3, 3), min_size=6, max_size=6), min_size=count, max_size=count)
+        lambda count: st.lists(
+            st.lists(st.integers(-3, 3), min_size=6, max_size=6),
+            min_size=count,
+            max_size=count,
+        )
     )
 )
 def test_both_rank_kernels_agree_even_with_ties(rows):
     values = np.asarray(rows, dtype=np.float32)
-    np.testing.assert_array_equal(column_ranks_by_comparison(values), column_ranks_by_sort(values))
+    np.testing.assert_array_equal(
+        column_ranks_by_comparison(values), column_ranks_by_sort(values)
+    )
 
 
 def test_block_size_does_not_change_the_result():
     rows = np.random.default_rng(5).standard_normal((10, 1000)).astype(np.float32)
     whole = aggregate(contributions_from(rows), DEFAULT_CONFIG).vector
-    blocked = aggregate(contributions_from(rows), AggregationConfig(block_coordinates=7)).vector
+    blocked = aggregate(
+        contributions_from(rows), AggregationConfig(block_coordinates=7)
+    ).vector
     np.testing.assert_allclose(whole, blocked, rtol=1e-6, atol=1e-7)

@@ -13,12 +13,21 @@ import functools
 import pytest
 from attack_harness import Attack, clean_loss, final_loss
 
-from coordinator_free.aggregation import DEFAULT_CONFIG, PLAIN_MEAN_CONFIG, AggregationConfig, AggregationMethod
+from coordinator_free.aggregation import (
+    DEFAULT_CONFIG,
+    PLAIN_MEAN_CONFIG,
+    AggregationConfig,
+    AggregationMethod,
+)
 
 SEEDS = (0, 1, 2)
-TRIMMED_MEAN_ALONE = AggregationConfig(clip_to_median_norm=False, nearest_neighbour_mixing=False)
+TRIMMED_MEAN_ALONE = AggregationConfig(
+    clip_to_median_norm=False, nearest_neighbour_mixing=False
+)
 KRUM_ALONE = AggregationConfig(
-    method=AggregationMethod.KRUM, clip_to_median_norm=False, nearest_neighbour_mixing=False
+    method=AggregationMethod.KRUM,
+    clip_to_median_norm=False,
+    nearest_neighbour_mixing=False,
 )
 
 
@@ -28,8 +37,12 @@ def clean(seed: int) -> float:
 
 
 @functools.cache
-def ratio(attack: Attack, attackers: int, seed: int, aggregation: AggregationConfig) -> float:
-    return final_loss(attack=attack, attackers=attackers, seed=seed, aggregation=aggregation) / clean(seed)
+def ratio(
+    attack: Attack, attackers: int, seed: int, aggregation: AggregationConfig
+) -> float:
+    return final_loss(
+        attack=attack, attackers=attackers, seed=seed, aggregation=aggregation
+    ) / clean(seed)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -80,7 +80,9 @@ def test_outer_step_is_nesterov_with_lr_point_seven_and_momentum_point_nine():
     assert state.parameters[0] == pytest.approx(10.0 - 0.7 * 1.9)
     state = apply_outer_step(state, np.array([2.0], dtype=np.float32), DiLoCoConfig())
     assert state.momentum[0] == pytest.approx(2.9)
-    assert state.parameters[0] == pytest.approx(10.0 - 0.7 * 1.9 - 0.7 * (2.0 + 0.9 * 2.9), rel=1e-6)
+    assert state.parameters[0] == pytest.approx(
+        10.0 - 0.7 * 1.9 - 0.7 * (2.0 + 0.9 * 2.9), rel=1e-6
+    )
     assert state.rounds_applied == 2
 
 
@@ -101,9 +103,16 @@ def _quadratic_rounds(config: DiLoCoConfig, rounds: int) -> float:
             for _ in range(5):
                 local = local - 0.1 * curvature * (local - (target + shift))
             submissions.append(
-                PseudoGradient(NodeId(f"holder-{holder}"), pseudo_gradient(state.parameters, local), 5, 0.0)
+                PseudoGradient(
+                    NodeId(f"holder-{holder}"),
+                    pseudo_gradient(state.parameters, local),
+                    5,
+                    0.0,
+                )
             )
-        state = apply_cohort_sync(state, CohortSync(tuple(submissions), now_s=60.0 * round_index), config)
+        state = apply_cohort_sync(
+            state, CohortSync(tuple(submissions), now_s=60.0 * round_index), config
+        )
         if not np.all(np.isfinite(state.parameters)):
             return math.inf
     optimum = target + shifts.mean(axis=0)
@@ -111,7 +120,10 @@ def _quadratic_rounds(config: DiLoCoConfig, rounds: int) -> float:
 
 
 def test_subtracting_the_pseudo_gradient_converges_on_a_quadratic():
-    assert _quadratic_rounds(DiLoCoConfig(aggregation=PLAIN_MEAN_CONFIG), rounds=200) < 1e-4
+    assert (
+        _quadratic_rounds(DiLoCoConfig(aggregation=PLAIN_MEAN_CONFIG), rounds=200)
+        < 1e-4
+    )
     # The robust aggregate's fixed point is not the mean of the holders'
     # optima but lies within their spread (shifts of 0.01 on a distance of ~4).
     assert _quadratic_rounds(DiLoCoConfig(), rounds=200) < 1e-2
@@ -126,7 +138,9 @@ def test_cohort_sync_weighs_by_batches_and_age_and_records_the_round():
     now_s = 10 * DAY_S
     sync = CohortSync(
         pseudo_gradients=(
-            PseudoGradient(NodeId("b"), np.ones(4, np.float32), 100, now_s - 2 * HOUR_S),
+            PseudoGradient(
+                NodeId("b"), np.ones(4, np.float32), 100, now_s - 2 * HOUR_S
+            ),
             PseudoGradient(NodeId("a"), np.ones(4, np.float32), 400, now_s - 10.0),
             PseudoGradient(NodeId("c"), np.ones(4, np.float32), 0, now_s),
         ),
@@ -142,9 +156,14 @@ def test_cohort_sync_weighs_by_batches_and_age_and_records_the_round():
 
 def test_clock_skew_within_limit_counts_as_fresh_beyond_it_is_refused():
     def sync_dated(offset_s: float) -> CohortSync:
-        return CohortSync((PseudoGradient(NodeId("a"), np.ones(2, np.float32), 4, 100.0 + offset_s),), now_s=100.0)
+        return CohortSync(
+            (PseudoGradient(NodeId("a"), np.ones(2, np.float32), 4, 100.0 + offset_s),),
+            now_s=100.0,
+        )
 
     state = initial_outer_state(np.zeros(2, np.float32))
-    assert apply_cohort_sync(state, sync_dated(29.0)).last_aggregation.node_ids == ("a",)
+    assert apply_cohort_sync(state, sync_dated(29.0)).last_aggregation.node_ids == (
+        "a",
+    )
     with pytest.raises(ProtocolError, match="in the future"):
         apply_cohort_sync(state, sync_dated(31.0))

@@ -41,14 +41,16 @@ def reference_path(index: int, leaves: list[bytes]) -> list[bytes]:
     split = 1 << ((len(leaves) - 1).bit_length() - 1)
     if index < split:
         return reference_path(index, leaves[:split]) + [reference_root(leaves[split:])]
-    return reference_path(index - split, leaves[split:]) + [reference_root(leaves[:split])]
+    return reference_path(index - split, leaves[split:]) + [
+        reference_root(leaves[:split])
+    ]
 
 
 def chunks_of(count: int) -> list[bytes]:
     return [f"chunk {i}".encode() for i in range(count)]
 
 
-@pytest.mark.parametrize("count", list(range(0, 18)) + [31, 32, 33, 100])
+@pytest.mark.parametrize("count", list(range(18)) + [31, 32, 33, 100])
 def test_root_and_every_path_match_the_rfc_definition(count):
     leaves = chunks_of(count)
     tree = MerkleTree(leaves)
@@ -82,18 +84,28 @@ def test_tampering_is_caught():
     # path has the same shape (11 and 12 leaves here): the verifier must bring
     # the count it expects (ponw derives it from the layer's size).
     assert verify_inclusion(tree.root, leaves[6], InclusionProof(6, 12, proof.path))
-    assert not verify_inclusion(tree.root, leaves[6], InclusionProof(6, 11, proof.path[:-1]))
-    assert not verify_inclusion(tree.root, leaves[6], InclusionProof(6, 11, proof.path + (b"x" * 32,)))
+    assert not verify_inclusion(
+        tree.root, leaves[6], InclusionProof(6, 11, proof.path[:-1])
+    )
+    assert not verify_inclusion(
+        tree.root, leaves[6], InclusionProof(6, 11, proof.path + (b"x" * 32,))
+    )
     bent = (bytes(32),) + proof.path[1:]
     assert not verify_inclusion(tree.root, leaves[6], InclusionProof(6, 11, bent))
-    assert not verify_inclusion(tree.root, leaves[6], InclusionProof(11, 11, proof.path))
-    assert not verify_inclusion(tree.root, leaves[6], InclusionProof(-1, 11, proof.path))
+    assert not verify_inclusion(
+        tree.root, leaves[6], InclusionProof(11, 11, proof.path)
+    )
+    assert not verify_inclusion(
+        tree.root, leaves[6], InclusionProof(-1, 11, proof.path)
+    )
 
 
 def test_a_leaf_cannot_pass_as_an_inner_node():
     leaves = chunks_of(4)
     tree = MerkleTree(leaves)
-    inner = _h(b"\x00" + leaves[0]) + _h(b"\x00" + leaves[1])  # the bytes of node (0, 1)
+    inner = _h(b"\x00" + leaves[0]) + _h(
+        b"\x00" + leaves[1]
+    )  # the bytes of node (0, 1)
     proof = InclusionProof(0, 2, (tree._levels[1][1],))
     assert not verify_inclusion(tree.root, inner, proof)
 
@@ -104,7 +116,9 @@ def test_out_of_range_index_is_refused():
 
 
 def test_gradient_chunks_are_little_endian_float32_of_the_chunk_size():
-    values = np.arange(10, dtype=np.float64)  # converted, not refused: the bytes are float32
+    values = np.arange(
+        10, dtype=np.float64
+    )  # converted, not refused: the bytes are float32
     chunks = gradient_chunks(values, chunk_values=4)
     assert [len(c) for c in chunks] == [16, 16, 8]
     assert chunks[1] == np.array([4, 5, 6, 7], dtype="<f4").tobytes()

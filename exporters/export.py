@@ -26,7 +26,7 @@ from agent.model.arch import Architecture
 
 from .errors import ExportError
 from .graphs import KINDS, PARTS, GraphLayout
-from .manifest import GraphEntry, Manifest, sha256_file
+from .manifest import MANIFEST_FILE_NAME, GraphEntry, Manifest, sha256_file
 from .quantize import Int8Report, measure_block_int8_error
 from .trace import (
     build_module,
@@ -130,13 +130,8 @@ def export_architecture(
     exporter = exporter or GraphExporter(arch)
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    layouts: dict[str, GraphLayout] = {}
-    paths: dict[str, Path] = {}
-    for part in PARTS:
-        for kind in KINDS:
-            say(f"exporting {part}_{kind} of {arch.name!r}")
-            layout, path = exporter.export_graph(part, kind, directory)
-            layouts[layout.name], paths[layout.name] = layout, path
+    (directory / MANIFEST_FILE_NAME).unlink(missing_ok=True)  # stale hashes would vouch for new files
+    layouts, paths = _export_all(exporter, directory, say)
     say("validating the graphs against PyTorch autograd")
     validation = validate_graphs(arch, paths)
     int8 = None
@@ -145,7 +140,7 @@ def export_architecture(
         int8 = measure_block_int8_error(arch, paths["block_forward"])
     manifest = Manifest(
         architecture=asdict(arch),
-        graphs={name: GraphEntry.from_layout(layouts[name], sha256_file(paths[name])) for name in layouts},
+        graphs={name: GraphEntry.from_layout(layout, sha256_file(paths[name])) for name, layout in layouts.items()},
         opset=_default_opset(paths["block_forward"]),
         exporter_versions=exporter_versions(),
         validation=validation.worst_by_graph(),
@@ -172,6 +167,17 @@ def _quiet_exporter() -> Iterator[None]:
             yield
     finally:
         registration.setLevel(level)
+
+
+def _export_all(exporter: GraphExporter, directory: Path, say: Progress) -> tuple[dict[str, GraphLayout], dict[str, Path]]:
+    layouts: dict[str, GraphLayout] = {}
+    paths: dict[str, Path] = {}
+    for part in PARTS:
+        for kind in KINDS:
+            say(f"exporting {part}_{kind} of {exporter.arch.name!r}")
+            layout, path = exporter.export_graph(part, kind, directory)
+            layouts[layout.name], paths[layout.name] = layout, path
+    return layouts, paths
 
 
 def exporter_versions() -> dict[str, str]:

@@ -95,7 +95,7 @@ def validate_graphs(
         for batch, tokens in validation_shapes(arch):
             found, measured = _compare_values(arch, module, layout, session, batch=batch, tokens=tokens, generator=generator)
             mismatches.extend(found)
-            checks.extend(m for m in measured)
+            checks.extend(measured)
     for check in checks:
         if not check.relative_error <= tolerance:
             mismatches.append(_value_mismatch(check, tolerance))

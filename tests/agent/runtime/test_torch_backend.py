@@ -30,9 +30,11 @@ def test_cuda_forward_backward_and_step_match_cpu() -> None:
         losses.append(runtime.backward(inputs, targets=targets).loss)
         runtime.apply_gradients(learning_rate=1e-3)
     assert losses[1] == pytest.approx(losses[0], rel=CUDA_TOLERANCE)
-    for name, value in cpu.state().parameters.items():
-        other = gpu.state().parameters[name]
-        assert np.abs(other - value).max() <= 10 * CUDA_TOLERANCE * max(np.abs(value).max(), 1e-6), name
+    # Outputs, not weights, after the step: the key bias's gradient is zero in exact
+    # arithmetic, so Adam steps it on rounding noise, which differs between devices
+    # and which attention's softmax ignores (see test_contract.py).
+    want, got = cpu.forward(inputs), gpu.forward(inputs)
+    assert np.abs(got - want).max() <= 10 * CUDA_TOLERANCE * np.abs(want).max()
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="a CUDA GPU is present, so it cannot be refused")

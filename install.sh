@@ -7,19 +7,8 @@
 # Nothing runs until the last line calls `main`, so a half-downloaded script
 # does nothing. Run it twice and the second run upgrades in place; your node's
 # identity, checkpoints and ledger live in the state directory, which this
-# script never touches except with --uninstall --purge. `--help` lists options.
-#
-# Environment, for tests and unusual machines (none needed normally):
-#   NEUROSHARD_PYTHON        the Python >= 3.11 to build the venv from
-#   NEUROSHARD_INSTALLER     uv | pip (default: uv when on PATH, else pip)
-#   NEUROSHARD_PIP_ARGS      extra arguments for every pip / uv pip install,
-#                            split on spaces (e.g. "--index-url URL" for a mirror)
-#   NEUROSHARD_SYSTEM_PREFIX where --system installs (default /opt/neuroshard)
-#   NEUROSHARD_STATE_DIR     the agent's state dir (the agent honours it too)
-#   NEUROSHARD_TEST_OS       pretend `uname -s` printed this (Linux, Darwin)
-#   NEUROSHARD_TEST_ARCH     pretend `uname -m` printed this (x86_64, aarch64, armv7l)
-#   NEUROSHARD_TEST_GPU      1: pretend an NVIDIA GPU is present; 0: pretend none
-#   NEUROSHARD_TEST_FREE_MB  pretend this much disk is free, MB
+# script never touches except with --uninstall --purge. Options and the
+# environment variables it reads (tests inject hardware through them): usage().
 set -eu
 
 PACKAGE=neuroshard-agent
@@ -55,7 +44,18 @@ usage: install.sh [options]
   --print-unit KIND   print the systemd unit (user or system) and exit
   -h, --help          this text
 
-Variables such as NEUROSHARD_PIP_ARGS are described at the top of this file.
+environment (none is needed normally):
+  NEUROSHARD_PYTHON        the Python >= 3.11 to build the venv from
+  NEUROSHARD_INSTALLER     uv | pip (default: uv when on PATH, else pip)
+  NEUROSHARD_PIP_ARGS      extra arguments for every pip / uv pip install,
+                           split on spaces (e.g. "--index-url URL" for a mirror)
+  NEUROSHARD_SYSTEM_PREFIX where --system installs (default /opt/neuroshard)
+  NEUROSHARD_STATE_DIR     the agent's state dir (the agent honours it too)
+for tests, pretending hardware this machine does not have:
+  NEUROSHARD_TEST_OS       as if `uname -s` printed this (Linux, Darwin)
+  NEUROSHARD_TEST_ARCH     as if `uname -m` printed this (x86_64, aarch64, armv7l)
+  NEUROSHARD_TEST_GPU      1: as if an NVIDIA GPU were present; 0: as if none
+  NEUROSHARD_TEST_FREE_MB  as if this much disk were free, MB
 EOF
 }
 
@@ -196,14 +196,16 @@ receipt_get() { # receipt_get KEY -> value on stdout (first match), empty if non
 	sed -n "s/^$1=//p" "$RECEIPT" | head -n 1
 }
 
-# Unit files: a path in ExecStart is quoted; % and $ are systemd specifiers.
+# Unit files: a path in ExecStart is quoted and % (a specifier) doubled. systemd expands
+# $ in arguments but not in the command, so no single escape works for both: refused.
 unit_path() {
-	case $1 in *\"* | *\\*) die "cannot write a systemd unit for a path with quotes or backslashes: $1" ;; esac
-	printf '"%s"' "$1" | sed -e 's/%/%%/g' -e 's/\$/$$/g'
+	case $1 in *\"* | *\\* | *\$*) die "cannot write a systemd unit for a path with quotes, backslashes or \$: $1" ;; esac
+	printf '"%s"' "$1" | sed -e 's/%/%%/g'
 }
 
 render_unit() { # render_unit user|system
 	exec_path=$(unit_path "$VENV/bin/neuroshard")
+	state_path=$(unit_path "$STATE_DIR")
 	if [ "$1" = system ]; then
 		cat <<EOF
 # NeuroShard agent, system service. Written by install.sh --system; rerunning it rewrites this file.
@@ -230,7 +232,8 @@ Description=NeuroShard agent (volunteer node of the NeuroLLM network)
 
 [Service]
 Type=exec
-ExecStart=$exec_path run --headless --log-format plain
+# The state dir is spelled out: the user manager does not see your shell's XDG_DATA_HOME.
+ExecStart=$exec_path run --headless --state-dir $state_path --log-format plain
 Environment=PYTHONUNBUFFERED=1
 EOF
 	fi
@@ -522,6 +525,27 @@ write_receipt() {
 	put_file "$TMPD/receipt.txt" "$RECEIPT" 0644
 }
 
+# systemctl in this install's scope: the user manager, or the system one for --system.
+sctl() {
+	if [ "$SYSTEM" = 1 ]; then step systemctl "$@"; else step systemctl --user "$@"; fi
+}
+
+start_service() {
+	render_unit "$SERVICE" >"$TMPD/$UNIT_NAME"
+	make_dir "$UNIT_DIR"
+	put_file "$TMPD/$UNIT_NAME" "$UNIT_PATH" 0644
+	sctl daemon-reload
+	sctl enable "$UNIT_NAME"
+	sctl restart "$UNIT_NAME" # starts it, or restarts it on the upgraded code
+}
+
+remove_service() {
+	[ -f "$UNIT_PATH" ] || return 0
+	sctl disable --now "$UNIT_NAME" || warn "could not stop $UNIT_NAME; removing it anyway"
+	step rm -f "$UNIT_PATH"
+	sctl daemon-reload || true
+}
+
 install_user_service() {
 	if ! has_user_systemd; then
 		if [ "$DRY_RUN" = 0 ]; then
@@ -530,12 +554,7 @@ install_user_service() {
 		fi
 		warn "no systemd user manager in this session: a real run would stop here"
 	fi
-	render_unit user >"$TMPD/$UNIT_NAME"
-	make_dir "$UNIT_DIR"
-	put_file "$TMPD/$UNIT_NAME" "$UNIT_PATH" 0644
-	step systemctl --user daemon-reload
-	step systemctl --user enable "$UNIT_NAME"
-	step systemctl --user restart "$UNIT_NAME"
+	start_service
 	# Without lingering, a user service stops at logout and waits for a login after boot.
 	user_name=$(id -un)
 	if [ "$(loginctl show-user "$user_name" --property=Linger --value 2>/dev/null || true)" != yes ]; then
@@ -553,25 +572,20 @@ install_system_service() {
 		[ -x "$nologin" ] || nologin=/sbin/nologin
 		step useradd --system --user-group --home-dir "$SYSTEM_STATE_DIR" --no-create-home --shell "$nologin" "$SERVICE_USER"
 	fi
-	render_unit system >"$TMPD/$UNIT_NAME"
-	put_file "$TMPD/$UNIT_NAME" "$UNIT_PATH" 0644
-	step systemctl daemon-reload
-	step systemctl enable "$UNIT_NAME"
-	step systemctl restart "$UNIT_NAME"
-}
-
-remove_user_service() { # after --no-service
-	[ -f "$UNIT_PATH" ] || return 0
-	step systemctl --user disable --now "$UNIT_NAME" || warn "could not stop $UNIT_NAME; it is removed anyway"
-	step rm -f "$UNIT_PATH"
-	step systemctl --user daemon-reload || true
+	start_service
 }
 
 run_bench() {
 	say ""
 	say "Measuring this device (neuroshard bench); on a Raspberry Pi this takes a minute or two."
 	NEED_SUDO=0 # the benchmark needs no privileges
-	step "$VENV/bin/neuroshard" bench ||
+	if [ "$SYSTEM" = 1 ]; then
+		# Not into the invoking user's state: the service measures again as its own user.
+		set -- --state-dir "$TMPD/bench-state"
+	else
+		set -- # the agent reuses the cached figure at its first start
+	fi
+	step "$VENV/bin/neuroshard" bench "$@" ||
 		die "the agent is installed, but 'neuroshard bench' failed (output above). Run '$VENV/bin/neuroshard bench' to retry; report it if it keeps failing."
 }
 
@@ -615,7 +629,7 @@ do_install() {
 	case $SERVICE in
 	user) install_user_service ;;
 	system) install_system_service ;;
-	none) NEED_SUDO=0; [ "$SERVICE_FLAG" != none ] || remove_user_service ;;
+	none) [ "$SERVICE_FLAG" != none ] || remove_service ;;
 	esac
 	print_next
 }
@@ -639,15 +653,7 @@ uninstall() {
 	fi
 	say "Removing the NeuroShard agent from $INSTALL_DIR"
 	created_dirs=$(sed -n 's/^created_dir=//p' "$RECEIPT" 2>/dev/null || true)
-	if [ -f "$UNIT_PATH" ]; then
-		if [ "$SYSTEM" = 1 ]; then
-			step systemctl disable --now "$UNIT_NAME" || warn "could not stop $UNIT_NAME; removing it anyway"
-			step rm -f "$UNIT_PATH"
-			step systemctl daemon-reload || true
-		else
-			remove_user_service
-		fi
-	fi
+	remove_service
 	if [ -L "$LINK" ] && [ "$(readlink "$LINK")" = "$VENV/bin/neuroshard" ]; then
 		step rm -f "$LINK"
 	elif [ -e "$LINK" ]; then

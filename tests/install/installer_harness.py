@@ -1,8 +1,10 @@
 """Driving install.sh as a user would: `sh install.sh ...` with a temporary HOME.
 
 The environment is built from scratch (no XDG_*, no NEUROSHARD_* from the
-caller) so a developer's own settings never leak into an install under test.
-Package caches stay shared with the real user's, which only saves downloads.
+caller) so a developer's own settings never leak into an install under test;
+only how the machine reaches package registries (PIP_*, UV_*, proxies, CA
+bundles) passes through. Package caches stay shared with the real user's,
+which only saves downloads.
 """
 
 from __future__ import annotations
@@ -15,6 +17,13 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SH = REPO_ROOT / "install.sh"
+# A new account's PATH, not the caller's: this repository's venv, a pyenv shim (broken
+# under another HOME) or a rustup proxy (pip runs `rustc --version` for its user agent,
+# and rustup then writes ~/.rustup into the test HOME) would change what the
+# installer does or leaves behind.
+FRESH_USER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NETWORK_PREFIXES = ("PIP_", "UV_", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+                    "SSL_CERT_", "REQUESTS_CA_BUNDLE")
 INSTALL_TIMEOUT_S = 600  # a cold pip cache on a slow link; normally ~20 s
 
 
@@ -23,19 +32,11 @@ def base_python() -> str:
     return getattr(sys, "_base_executable", sys.executable)
 
 
-def clean_path() -> str:
-    """The caller's PATH without this repository's venv (its python and tools are not the user's)."""
-    venv = REPO_ROOT / ".venv"
-    kept = [entry for entry in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
-            if entry and not Path(entry).resolve().is_relative_to(venv.resolve())]
-    return os.pathsep.join(kept)
-
-
 def installer_env(home: Path, scratch: Path, **extra: str) -> dict[str, str]:
     real_home = Path.home()
     env = {
         "HOME": str(home),
-        "PATH": clean_path(),
+        "PATH": FRESH_USER_PATH,
         "LANG": "C.UTF-8",
         "TMPDIR": str(scratch / "tmp"),
         # Caches outside HOME: the test then sees exactly what the installer leaves in HOME.
@@ -43,6 +44,9 @@ def installer_env(home: Path, scratch: Path, **extra: str) -> dict[str, str]:
         "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR", str(real_home / ".cache" / "pip")),
         "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(real_home / ".cache" / "uv")),
     }
+    # How this machine reaches package registries (proxy, CA bundle, mirrors) still applies.
+    env.update({name: value for name, value in os.environ.items()
+                if name.startswith(NETWORK_PREFIXES) and name not in env})
     (scratch / "tmp").mkdir(parents=True, exist_ok=True)
     env.update(extra)
     return env

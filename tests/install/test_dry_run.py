@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from installer_harness import base_python, files_under, installer_env, run_installer
+from installer_harness import FRESH_USER_PATH, base_python, files_under, installer_env, run_installer
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
@@ -73,6 +73,31 @@ def test_nvidia_gpu_gets_the_cuda_extra(home, scratch, raw_arch):
     assert CPU_INDEX not in result.stdout
     assert "torch=cuda" in result.stdout
     assert_nothing_changed(result, home, scratch)
+
+
+def fake_nvidia_smi(scratch: Path, listing: str) -> str:
+    """A PATH holding an `nvidia-smi` that prints `listing`, as the real one does for --query-gpu=name."""
+    bin_dir = scratch / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "nvidia-smi"
+    tool.write_text(f"#!/bin/sh\nprintf '{listing}'\n")
+    tool.chmod(0o755)
+    return f"{bin_dir}:{FRESH_USER_PATH}"
+
+
+def test_gpu_found_by_nvidia_smi(home, scratch):
+    path = fake_nvidia_smi(scratch, "NVIDIA GeForce RTX 4090\\nNVIDIA GeForce RTX 4090\\n")
+    result = dry_run(home, scratch, PATH=path)
+    assert result.returncode == 0, result.stderr
+    assert "NVIDIA GPU  NVIDIA GeForce RTX 4090\n" in result.stdout
+    assert agent_install_step(result).endswith("[gpu,dashboard]")
+
+
+def test_nvidia_smi_without_a_gpu_means_edge(home, scratch):
+    result = dry_run(home, scratch, PATH=fake_nvidia_smi(scratch, ""))
+    assert result.returncode == 0, result.stderr
+    assert "lists no GPU" in result.stderr
+    assert agent_install_step(result).endswith("neuroshard-agent[dashboard]")
 
 
 @pytest.mark.parametrize("gpu", ["0", "1"])

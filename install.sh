@@ -400,6 +400,20 @@ choose_service() {
 
 has_user_systemd() { command -v systemctl >/dev/null 2>&1 && systemctl --user show-environment >/dev/null 2>&1; }
 
+# Checked before anything is installed, so a missing service manager costs nothing.
+check_service_manager() {
+	if [ "$SERVICE" = user ] && ! has_user_systemd; then
+		problem="--service needs a systemd user manager, and this session has none (no systemd, or XDG_RUNTIME_DIR unset as under 'sudo -u' or 'su').
+  Log in as this user directly (SSH is fine) and rerun, or use --system for a system service."
+	elif [ "$SERVICE" = system ] && { ! command -v systemctl >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; }; then
+		problem="--system needs systemd, which is not running on this machine"
+	else
+		return 0
+	fi
+	[ "$DRY_RUN" = 1 ] || die "$problem"
+	warn "a real run would stop here: $problem"
+}
+
 show_plan() {
 	if [ -x "$VENV/bin/python" ]; then venv_note="exists: upgrade in place"; else venv_note="new"; fi
 	case $SERVICE in
@@ -441,7 +455,7 @@ $missing"
 }
 
 pkg_install() { # pkg_install ARGS... : pip or uv pip into the venv
-	# NEUROSHARD_PIP_ARGS is split on spaces on purpose (documented at the top).
+	# NEUROSHARD_PIP_ARGS is split on spaces on purpose (see usage).
 	# shellcheck disable=SC2086
 	if [ -n "$UV" ]; then
 		step "$UV" pip install --python "$VENV/bin/python" ${NEUROSHARD_PIP_ARGS:-} "$@"
@@ -547,13 +561,6 @@ remove_service() {
 }
 
 install_user_service() {
-	if ! has_user_systemd; then
-		if [ "$DRY_RUN" = 0 ]; then
-			die "--service needs a systemd user manager, and this session has none (no systemd, or XDG_RUNTIME_DIR unset as under 'sudo -u' or 'su').
-  Log in as this user directly (SSH is fine) and rerun, or use --system for a system service."
-		fi
-		warn "no systemd user manager in this session: a real run would stop here"
-	fi
 	start_service
 	# Without lingering, a user service stops at logout and waits for a login after boot.
 	user_name=$(id -un)
@@ -564,9 +571,6 @@ install_user_service() {
 }
 
 install_system_service() {
-	if [ "$DRY_RUN" = 0 ] && { ! command -v systemctl >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; }; then
-		die "--system needs systemd, which is not running on this machine"
-	fi
 	if ! id "$SERVICE_USER" >/dev/null 2>&1; then
 		nologin=/usr/sbin/nologin
 		[ -x "$nologin" ] || nologin=/sbin/nologin
@@ -617,6 +621,7 @@ do_install() {
 	choose_extras
 	check_disk
 	choose_service
+	check_service_manager
 	show_plan
 	[ "$SYSTEM" = 0 ] || umask 022 # the service user must be able to read the venv
 	NEED_SUDO=$NEED_SUDO_FOR_SYSTEM
@@ -651,7 +656,11 @@ uninstall() {
 			die "--purge deletes your node's identity; there is no terminal to confirm on, so rerun with --unattended to confirm"
 		fi
 	fi
-	say "Removing the NeuroShard agent from $INSTALL_DIR"
+	if [ ! -e "$INSTALL_DIR" ] && [ ! -L "$LINK" ] && [ ! -f "$UNIT_PATH" ]; then
+		say "No NeuroShard install found at $INSTALL_DIR."
+	else
+		say "Removing the NeuroShard agent from $INSTALL_DIR"
+	fi
 	created_dirs=$(sed -n 's/^created_dir=//p' "$RECEIPT" 2>/dev/null || true)
 	remove_service
 	if [ -L "$LINK" ] && [ "$(readlink "$LINK")" = "$VENV/bin/neuroshard" ]; then

@@ -201,6 +201,16 @@ def test_service_dry_run_shows_the_unit_and_enables_it(home, scratch):
     assert_nothing_changed(result, home, scratch)
 
 
+def test_service_without_a_user_manager_stops_before_installing(home, scratch):
+    # The harness passes no XDG_RUNTIME_DIR or session bus, so no user manager is reachable.
+    result = run_installer(["--service", "--unattended"], home=home, scratch=scratch,
+                           NEUROSHARD_PYTHON=base_python(), NEUROSHARD_INSTALLER="pip")
+    assert result.returncode == 1
+    assert "needs a systemd user manager" in result.stderr and "--system" in result.stderr
+    assert steps(result) == []
+    assert files_under(home) == set()
+
+
 def test_system_dry_run_uses_a_dedicated_user_and_sudo_only_when_not_root(home, scratch):
     system_python = fake_python(scratch, "3 11 1 /usr/bin/python3.11")  # it only answers the probe
     result = dry_run(home, scratch, "--system", NEUROSHARD_PYTHON=system_python)

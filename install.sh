@@ -1,8 +1,8 @@
 #!/bin/sh
 # NeuroShard agent installer: one line on a Raspberry Pi or a home GPU rig.
 #
-#   curl -fsSL https://neuroshard.org/install.sh | sh
-#   curl -fsSL https://neuroshard.org/install.sh | sh -s -- --service
+#   curl -fsSL https://INSTALL_SH_URL/install.sh | sh
+#   curl -fsSL https://INSTALL_SH_URL/install.sh | sh -s -- --service
 #
 # Nothing runs until the last line calls `main`, so a half-downloaded script
 # does nothing. Run it twice and the second run upgrades in place; your node's

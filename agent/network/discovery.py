@@ -42,7 +42,7 @@ class FoundService:
     port: int
     network: str
     boot_id: str
-    started_ms: int
+    started_ns: int
     protocol_version: int
     arch_name: str
     arch_version: int
@@ -58,7 +58,7 @@ def txt_properties(node_id: str, record: OwnRecord, advert: Advert) -> dict[str,
         "id": node_id, "net": record.network, "proto": str(PROTOCOL_VERSION),
         "arch": advert.arch_name, "archv": str(advert.arch_version), "vocabv": str(advert.vocab_version),
         "tier": advert.tier or "", "layers": layers, "port": str(record.port),
-        "boot": record.boot_id, "since": str(record.started_ms),
+        "boot": record.boot_id, "since": str(record.started_ns),
     }
 
 
@@ -69,7 +69,7 @@ def parse_found(info: AsyncServiceInfo) -> FoundService | None:
     try:
         return FoundService(
             node_id=text["id"], hosts=tuple(info.parsed_addresses(IPVersion.V4Only)), port=int(info.port or 0),
-            network=text["net"], boot_id=text["boot"], started_ms=int(text["since"]),
+            network=text["net"], boot_id=text["boot"], started_ns=int(text["since"]),
             protocol_version=int(text["proto"]), arch_name=text["arch"], arch_version=int(text["archv"]),
         )
     except (KeyError, ValueError):
@@ -175,7 +175,7 @@ class MdnsDiscovery:
 
     def _on_twin(self, found: FoundService) -> None:
         where = ", ".join(f"{host}:{found.port}" for host in found.hosts) or "an unknown address"
-        if is_later_copy((self._own.started_ms, self._own.boot_id), (found.started_ms, found.boot_id)):
+        if is_later_copy((self._own.started_ns, self._own.boot_id), (found.started_ns, found.boot_id)):
             self._report_duplicate(duplicate_message(self._node_id, where))
         else:
             logger.warning("a copy of this node's identity started at %s; it should stop by itself", where)

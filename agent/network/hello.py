@@ -33,7 +33,7 @@ class DuplicateNodeError(AgentError, RuntimeError):
 
 
 def is_later_copy(mine: tuple[int, str], theirs: tuple[int, str]) -> bool:
-    """Of two processes with one identity, (started_ms, boot_id) decides who yields: the later."""
+    """Of two processes with one identity, (started_ns, boot_id) decides who yields: the later."""
     return mine > theirs
 
 
@@ -140,16 +140,18 @@ class Greeter:
     def _duplicate_refusal(self, record: VerifiedRecord, where: str) -> WireError:
         if record.record.boot_id == self._own.boot_id:
             return WireError(ErrorCode.BAD_REQUEST, "a node cannot greet itself")
-        mine = (self._own.started_ms, self._own.boot_id)
-        theirs = (record.record.started_ms, record.record.boot_id)
+        mine = (self._own.started_ns, self._own.boot_id)
+        theirs = (record.record.started_ns, record.record.boot_id)
         if is_later_copy(mine, theirs):
             self._report_duplicate(duplicate_message(self._node_id, where))
-        details = {"started_ms": self._own.started_ms, "boot_id": self._own.boot_id}
+        else:
+            logger.warning("a copy of this node's identity at %s tried to join; it was told to stop", where)
+        details = {"started_ns": self._own.started_ns, "boot_id": self._own.boot_id}
         return WireError(ErrorCode.DUPLICATE_NODE, duplicate_message(self._node_id, "the answering address"), details)
 
     def _on_duplicate_refusal(self, address: str, error: PeerRefusedError) -> None:
-        theirs = (error.details.get("started_ms"), error.details.get("boot_id"))
+        theirs = (error.details.get("started_ns"), error.details.get("boot_id"))
         if not isinstance(theirs[0], int) or not isinstance(theirs[1], str):
             return
-        if is_later_copy((self._own.started_ms, self._own.boot_id), (theirs[0], theirs[1])):
+        if is_later_copy((self._own.started_ns, self._own.boot_id), (theirs[0], theirs[1])):
             self._report_duplicate(duplicate_message(self._node_id, address))

@@ -57,7 +57,7 @@ class PeerRecord:
     addresses: tuple[str, ...]  # IPv4 addresses it can be reached on
     port: int  # peer server TCP port
     boot_id: str  # random per process start: tells a restart, or a copied identity
-    started_ms: int  # wall clock of the process start: of two copies, the later one yields
+    started_ns: int  # wall clock of the service start, ns: of two copies, the later one yields
     tier: str | None
     layer_start: int | None
     layer_stop: int | None
@@ -65,7 +65,7 @@ class PeerRecord:
     def to_payload(self) -> dict[str, Any]:
         return {
             "network": self.network, "addresses": list(self.addresses), "port": self.port,
-            "boot_id": self.boot_id, "started_ms": self.started_ms, "tier": self.tier,
+            "boot_id": self.boot_id, "started_ns": self.started_ns, "tier": self.tier,
             "layer_start": self.layer_start, "layer_stop": self.layer_stop,
         }
 
@@ -89,7 +89,7 @@ class PeerRecord:
             raise WireError(ErrorCode.MALFORMED, "layer_start < layer_stop, or both nil")
         return cls(
             network=require_name(payload, "network"), addresses=tuple(addresses), port=port,
-            boot_id=boot_id, started_ms=require_int(payload, "started_ms", 0, 2**62), tier=tier,
+            boot_id=boot_id, started_ns=require_int(payload, "started_ns", 0, 2**62), tier=tier,
             layer_start=layer_start, layer_stop=layer_stop,
         )
 

@@ -58,7 +58,7 @@ class OwnRecord:
         self.addresses = addresses
         self.network = network
         self.boot_id = boot_id
-        self.started_ms = int(clock() * 1000)
+        self.started_ns = int(clock() * 1e9)  # ns: two services started in one ms must not tie
         self.port = 0  # set once the server is bound
         self._refresh_s = refresh_s
         self._clock = clock
@@ -69,7 +69,7 @@ class OwnRecord:
         advert = self._advert_provider()
         return PeerRecord(
             network=self.network, addresses=self.addresses, port=self.port, boot_id=self.boot_id,
-            started_ms=self.started_ms, tier=advert.tier, layer_start=advert.layer_start,
+            started_ns=self.started_ns, tier=advert.tier, layer_start=advert.layer_start,
             layer_stop=advert.layer_stop,
         )
 

@@ -55,7 +55,7 @@ class Fuzzer:
         return {"none": None, "bool": r.random() < 0.5}[kind]
 
     def record(self) -> bytes:
-        payload = PeerRecord(network="main", addresses=("127.0.0.1",), port=9, boot_id="ab" * 8, started_ms=1,
+        payload = PeerRecord(network="main", addresses=("127.0.0.1",), port=9, boot_id="ab" * 8, started_ns=1,
                              tier="T3", layer_start=0, layer_stop=11).to_payload()
         if self.random.random() < 0.5:  # a signed record with broken fields
             payload[self.random.choice(list(payload))] = self.value()

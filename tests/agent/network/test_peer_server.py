@@ -54,7 +54,7 @@ class Attacker:
         if sequence is None:
             self.record_sequence += 1
             sequence = self.record_sequence
-        facts = PeerRecord(network="main", addresses=("127.0.0.1",), port=9, boot_id="ab" * 8, started_ms=1,
+        facts = PeerRecord(network="main", addresses=("127.0.0.1",), port=9, boot_id="ab" * 8, started_ns=1,
                            tier="T3", layer_start=0, layer_stop=11)
         return encode_envelope(seal(self.identity, message_type=PEER_RECORD, body=pack_body(facts.to_payload()),
                                     versions=VERSIONS, sequence=sequence))

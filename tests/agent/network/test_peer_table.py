@@ -9,7 +9,7 @@ from coordinator_free.types import NodeId
 
 TIMINGS = PeerHealthTimings(heartbeat_interval_s=1.0, offline_after_s=5.0, forget_after_s=20.0)
 NODE = NodeId("ab" * 32)
-RECORD = PeerRecord(network="main", addresses=("10.0.0.2",), port=8470, boot_id="cd" * 8, started_ms=1,
+RECORD = PeerRecord(network="main", addresses=("10.0.0.2",), port=8470, boot_id="cd" * 8, started_ns=1,
                     tier="T2", layer_start=0, layer_stop=4)
 BEAT = Heartbeat(boot_id="cd" * 8, quorum_id="q1", queue_depth=2, free_capacity_fraction=0.25, step=40)
 

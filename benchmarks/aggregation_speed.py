@@ -1,0 +1,127 @@
+"""How long the default cohort aggregator takes on one genesis layer.
+
+Ten contributions of 3,152,384 float32 values (one genesis transformer block:
+4·512² attention + 8·512² MLP weights, their biases and two norms), the
+default pipeline (clip → nearest-neighbour mixing → trimmed mean) against the
+plain weighted mean of the same vectors, timed in the same run. Goal: the
+default within 5× of the plain mean. Prints the machine, the times (best of
+--repeats) and the ratios. Run: python benchmarks/aggregation_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import numpy as np
+
+from coordinator_free.aggregation import (
+    PLAIN_MEAN_CONFIG,
+    Contribution,
+    aggregate,
+)
+from coordinator_free.types import NodeId
+
+GENESIS_LAYER_FLOATS = 3_152_384
+CONTRIBUTIONS = 10
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def best_time_s(run: Callable[[], object], repeats: int) -> float:
+    run()  # warm caches and BLAS threads once
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--floats", type=int, default=GENESIS_LAYER_FLOATS)
+    arguments = parser.parse_args()
+    rng = np.random.default_rng(0)
+    contributions = [
+        Contribution(
+            node_id=NodeId(f"{index:064x}"),
+            vector=rng.standard_normal(arguments.floats, dtype=np.float32) * 0.01,
+            weight=float(np.sqrt(100 + 10 * index)),
+        )
+        for index in range(CONTRIBUTIONS)
+    ]
+    vectors = [c.vector for c in contributions]
+    weights = np.array([c.weight for c in contributions]) / sum(
+        c.weight for c in contributions
+    )
+    weights32 = weights.astype(np.float32)
+
+    def numpy_weighted_mean() -> np.ndarray:
+        total = vectors[0] * weights32[0]
+        for vector, weight in zip(vectors[1:], weights32[1:]):
+            total += vector * weight
+        return total
+
+    stacked = np.stack(vectors)
+    timings = {
+        "default (clip+NNM+trimmed mean)": best_time_s(
+            lambda: aggregate(contributions), arguments.repeats
+        ),
+        "plain weighted mean, aggregate()": best_time_s(
+            lambda: aggregate(contributions, PLAIN_MEAN_CONFIG), arguments.repeats
+        ),
+        "plain weighted mean, numpy loop": best_time_s(
+            numpy_weighted_mean, arguments.repeats
+        ),
+        "plain weighted mean, pre-stacked gemv": best_time_s(
+            lambda: weights32 @ stacked, arguments.repeats
+        ),
+    }
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"
+    )
+    print(f"python {platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}"
+    )
+    print(
+        f"{CONTRIBUTIONS} contributions × {arguments.floats:,} float32, best of {arguments.repeats}"
+    )
+    default_s = timings["default (clip+NNM+trimmed mean)"]
+    for name, seconds in timings.items():
+        print(
+            f"  {name:40s} {seconds * 1000:8.1f} ms   default ÷ this = {default_s / seconds:5.2f}×"
+        )
+    tracemalloc.start()
+    aggregate(contributions)
+    _, peak_bytes = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    input_bytes = sum(vector.nbytes for vector in vectors)
+    print(
+        f"default: peak extra memory {peak_bytes / 2**20:.1f} MiB "
+        f"(inputs {input_bytes / 2**20:.1f} MiB, result {vectors[0].nbytes / 2**20:.1f} MiB)"
+    )
+    headline = default_s / timings["plain weighted mean, numpy loop"]
+    print(
+        f"ratio default ÷ plain weighted mean (numpy loop): {headline:.2f}× (goal ≤ 5×)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,19 +1,22 @@
-"""Coordinate-wise kernels of robust aggregation, over one block of coordinates.
+"""The blocked passes of robust aggregation over the long vectors.
 
-A block is an (n contributions × C coordinates) float32 array whose rows are
-in canonical (node id) order; ties are always broken by row, lower row first,
-so every holder drops the same values even when attackers send identical ones.
+Contributions stay separate arrays (never stacked: 10 × 3.1 M float32 is
+120 MiB); each pass walks the coordinates in cache-sized blocks, copying one
+block of every vector into a reused (n × C) buffer. Rows are in canonical
+(node id) order and ties are always broken by row, lower row first, so every
+holder drops the same values even when attackers send identical ones.
 
 The trimmed mean needs each value's rank in its column. A full sort of a
 10-row column costs far more than counting: for small n the rank comes from
-n(n−1)/2 vectorised comparisons (int8 counters, cache-sized blocks); for large
-cohorts a stable argsort does the same job. Both give identical ranks
-(tested), so the switch point only moves time, never results.
+n(n−1)/2 vectorised comparisons (int8 counters); for large cohorts a stable
+argsort does the same job. Both give identical ranks (tested), so the switch
+point only moves time, never results. Measured costs: docs/PERFORMANCE_aggregation.md.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -76,8 +79,8 @@ def trimmed_mean_block(
         return (weights @ values) / total, np.zeros(rows, dtype=np.int64)
     ranks = column_ranks(values)
     kept = (ranks >= trim_count) & (ranks < rows - trim_count)
-    # Multiplying by a 0/1 weight, not np.where: where() branches per element
-    # and a random keep pattern made it 10× slower than the whole rank count.
+    # Multiplying by a 0/1 weight, not np.where: where() branches per element,
+    # and on a random keep pattern it took 102 ms per 3.1 M coordinates to this 6.
     kept_weights = np.multiply(kept, weights[:, None], dtype=np.float32)
     kept_total = np.einsum("ij,ij->j", kept_weights, values)
     dropped = np.array(
@@ -103,3 +106,68 @@ def weighted_median_block(values: np.ndarray, weights: np.ndarray) -> np.ndarray
     columns = np.arange(values.shape[1])
     midpoint = 0.5 * (sorted_values[lower, columns] + sorted_values[upper, columns])
     return midpoint.astype(np.float32)
+
+
+def blocks(
+    vectors: Sequence[np.ndarray], block_coordinates: int
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """(slice, n × block float32 array) over the coordinates, one buffer reused."""
+    size = vectors[0].size
+    buffer = np.empty(
+        (len(vectors), min(block_coordinates, max(size, 1))), dtype=np.float32
+    )
+    for start in range(0, size, block_coordinates):
+        stop = min(size, start + block_coordinates)
+        block = buffer[:, : stop - start]
+        for row, vector in enumerate(vectors):
+            block[row] = vector[start:stop]
+        yield slice(start, stop), block
+
+
+def gram_matrix(vectors: Sequence[np.ndarray], block_coordinates: int) -> np.ndarray:
+    """Pairwise dot products, float32 within a block, float64 across blocks.
+
+    One dot per pair and cache-sized slice, not `block @ block.T` on a copied
+    block: for 10 vectors OpenBLAS's product was a third slower (measured 39
+    against 23 ms per 3.1 M coordinates), and slices need no copy.
+    """
+    count = len(vectors)
+    gram = np.zeros((count, count), dtype=np.float64)
+    pairs = [(i, j) for i in range(count) for j in range(i, count)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, vectors[0].size, block_coordinates):
+            block = [vector[start : start + block_coordinates] for vector in vectors]
+            for i, j in pairs:
+                gram[i, j] += float(np.dot(block[i], block[j]))
+    upper = np.triu(gram, 1)
+    return gram + upper.T
+
+
+# OpenBLAS spreads a product over its threads once m·n·k exceeds 65536 × 4;
+# for a 10 × 10 × 32768 product on a busy 2-core machine the hand-off cost 5×
+# the arithmetic (measured: 112 ms against 17 ms per 3.1 M coordinates).
+# Slices under the threshold stay on this thread. Results do not depend on it.
+_SINGLE_THREAD_PRODUCT_SIZE = 65536 * 4
+
+
+def transform_block(
+    transform: np.ndarray, block: np.ndarray, buffer: np.ndarray
+) -> np.ndarray:
+    rows, columns = block.shape
+    out = buffer[:, :columns]
+    step = max(64, _SINGLE_THREAD_PRODUCT_SIZE // (rows * rows))
+    for start in range(0, columns, step):
+        np.matmul(
+            transform, block[:, start : start + step], out=out[:, start : start + step]
+        )
+    return out
+
+
+def combine(
+    vectors: Sequence[np.ndarray], coefficients: np.ndarray, block_coordinates: int
+) -> np.ndarray:
+    coefficients32 = coefficients.astype(np.float32)
+    result = np.empty(vectors[0].size, dtype=np.float32)
+    for where, block in blocks(vectors, block_coordinates):
+        result[where] = coefficients32 @ block
+    return result

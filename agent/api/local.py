@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from aiohttp import web
 
@@ -117,7 +118,7 @@ class LocalApi:
         app.router.add_post("/v1/control/resume", self._resume)
         return app
 
-    async def __aenter__(self) -> LocalApi:
+    async def __aenter__(self) -> Self:
         if self._config.local_api_host not in ("127.0.0.1", "localhost", "::1"):
             logger.warning("the local API listens on %s: anyone who can reach it and has the token can "
                            "pause this node", self._config.local_api_host)

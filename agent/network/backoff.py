@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+MAX_REMEMBERED_KEYS = 10_000
+
 
 def backoff_delay_s(failures: int, *, base_s: float, cap_s: float) -> float:
     """How long to leave a peer out after `failures` failures in a row."""
@@ -48,6 +50,8 @@ class Backoff:
 
     def record_failure(self, key: str) -> float:
         """Count a failure; returns how long `key` is now left out, s."""
+        if len(self._failures) >= MAX_REMEMBERED_KEYS:
+            self._prune()
         count = self.failures(key) + 1
         delay_s = backoff_delay_s(count, base_s=self._base_s, cap_s=self._cap_s)
         self._failures[key] = _Failures(count, self._clock() + delay_s)
@@ -58,3 +62,10 @@ class Backoff:
 
     def forget(self, key: str) -> None:
         self._failures.pop(key, None)
+
+    def _prune(self) -> None:
+        # Addresses whose wait ended more than a cap ago start from scratch;
+        # hostile records naming endless addresses cannot grow this forever.
+        horizon_s = self._clock() - self._cap_s
+        for key in [key for key, entry in self._failures.items() if entry.retry_at_s < horizon_s]:
+            del self._failures[key]

@@ -23,7 +23,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ..api.schema import LOCAL_API_FILE_NAME, TOKEN_FILE_NAME, PeersResponse, PeerView, SchemaError, from_json, to_json
+from ..api.schema import (
+    LOCAL_API_FILE_NAME,
+    TOKEN_FILE_NAME,
+    PeersResponse,
+    PeerView,
+    SchemaError,
+    from_json,
+    to_json,
+)
 from ..config import default_state_dir
 from .cli_args import add_network_arguments
 

@@ -9,7 +9,6 @@ PeerRefusedError with its code and does not back the peer off.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -18,7 +17,13 @@ from typing import Any
 import aiohttp
 
 from ..errors import AgentError
-from ..wire.envelope import Envelope, Sealer, decode_envelope, encode_envelope, unpack_body
+from ..wire.envelope import (
+    Envelope,
+    Sealer,
+    decode_envelope,
+    encode_envelope,
+    unpack_body,
+)
 from ..wire.errors import ErrorCode, WireError
 from ..wire.verify import EnvelopeVerifier
 from .backoff import Backoff
@@ -45,7 +50,7 @@ class PeerRefusedError(PeerRequestError):
     """The peer answered with an error body; `code` is its machine-readable reason."""
 
     def __init__(
-        self, address: str, status: int, code: str, message: str, details: dict[str, Any] | None = None
+        self, address: str, status: int, code: str, message: str, *, details: dict[str, Any] | None = None
     ) -> None:
         super().__init__(address, f"refused with {status} {code}: {message}")
         self.status = status
@@ -109,24 +114,29 @@ class PeerClient:
         limit_bytes = response_limit_bytes or self._config.control_body_limit_bytes
         try:
             status, data = await self._post(f"http://{address}{path}", encode_envelope(request), limit_bytes)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, _TooLargeError) as error:
+        except (TimeoutError, aiohttp.ClientError, OSError, _TooLargeError) as error:
             self._fail(address)
             raise PeerUnavailableError(address, f"{type(error).__name__}: {error}") from None
         if status != 200:
             return self._refused(address, status, data)
+        reply = self._verify_reply(address, data, reply_type=reply_type, request_nonce=request.nonce)
+        if expected_node_id is not None and reply.sender != expected_node_id:
+            raise PeerRefusedError(
+                address, 200, str(ErrorCode.NODE_ID_MISMATCH),
+                f"answer signed by {reply.sender[:16]}…, expected {expected_node_id[:16]}…",
+            )
+        self.backoff.record_success(address)
+        return reply
+
+    def _verify_reply(self, address: str, data: bytes, *, reply_type: str, request_nonce: bytes) -> VerifiedReply:
         try:
             reply = self._verifier.verify_request(decode_envelope(data), expected_type=reply_type)
             reply_payload = unpack_body(reply.body)
-            require_reply_to(reply_payload, request.nonce)
+            require_reply_to(reply_payload, request_nonce)
         except WireError as error:
+            # A peer that answers garbage is as useless as one that does not answer.
             self._fail(address)
             raise PeerUnavailableError(address, f"bad reply ({error.code}): {error}") from None
-        if expected_node_id is not None and reply.sender_node_id != expected_node_id:
-            raise PeerRefusedError(
-                address, 200, str(ErrorCode.NODE_ID_MISMATCH),
-                f"answer signed by {reply.sender_node_id[:16]}…, expected {expected_node_id[:16]}…",
-            )
-        self.backoff.record_success(address)
         return VerifiedReply(reply, reply_payload)
 
     async def _post(self, url: str, body: bytes, limit_bytes: int) -> tuple[int, bytes]:
@@ -150,7 +160,7 @@ class PeerClient:
             details = error.get("details") if isinstance(error.get("details"), dict) else None
         except (ValueError, KeyError, TypeError, AttributeError):
             code, message, details = "unknown", data[:200].decode("utf-8", "replace"), None
-        raise PeerRefusedError(address, status, code, message, details)
+        raise PeerRefusedError(address, status, code, message, details=details)
 
     def _fail(self, address: str) -> None:
         delay_s = self.backoff.record_failure(address)

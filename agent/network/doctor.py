@@ -205,7 +205,7 @@ def _ntp_synchronized() -> bool | None:
         return None
     try:
         result = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-                                capture_output=True, text=True, timeout=5)
+                                capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     value = result.stdout.strip()

@@ -21,7 +21,13 @@ from .client import PeerClient, PeerRefusedError, PeerUnavailableError
 from .config import NetworkConfig, parse_peer_address
 from .hello import Greeter
 from .messages import PEER_EXCHANGE, PEER_EXCHANGE_REPLY, require
-from .peer_table import FOUND_BY_BOOTSTRAP, FOUND_BY_EXCHANGE, PeerInfo, PeerTable
+from .peer_table import (
+    FOUND_BY_BOOTSTRAP,
+    FOUND_BY_EXCHANGE,
+    FOUND_BY_INBOUND,
+    PeerInfo,
+    PeerTable,
+)
 from .records import OwnRecord, VerifiedRecord, verify_record_bytes
 from .server import SignedReply, SignedRequest
 
@@ -130,10 +136,14 @@ class PeerExchange:
         return record
 
     async def handle_exchange(self, request: SignedRequest) -> SignedReply:
-        their_record = require(request.payload, "record", bytes)
-        if request.sender not in self._table:
-            # It knows us but we do not know it (its hello went missing): greet it,
-            # after answering, so this request never waits on a third party.
-            self._spawn(self.learn([their_record]))
+        their_record = self._accept(require(request.payload, "record", bytes))
+        remote = request.http.remote
+        if remote and their_record is not None and their_record.node_id == request.sender \
+                and request.sender not in self._table:
+            # It knows us but we do not know it (its hello went missing): greet it
+            # after answering, and only where the request came from, so a request
+            # can never make us connect to addresses of its choosing.
+            self._spawn(self._greeter.greet([remote], their_record.record.port,
+                                            expected_node_id=request.sender, found_by=FOUND_BY_INBOUND))
         records = self._table.records_to_share(self._config.max_records_per_exchange - 1)
         return SignedReply(PEER_EXCHANGE_REPLY, {"records": [self._own.current_bytes(), *records]})

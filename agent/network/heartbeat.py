@@ -57,9 +57,13 @@ class Heartbeats:
 
     async def run_sender(self) -> None:
         """Forever: one heartbeat to every peer that has not said goodbye, then wait an interval."""
+        loop = asyncio.get_running_loop()
         while True:
+            started_s = loop.time()
             await self.send_round()
-            await asyncio.sleep(self._config.heartbeat_interval_s)
+            # Keep the cadence: a round slowed by an unreachable peer (up to the
+            # connect timeout) must not delay everyone's next heartbeat by as much.
+            await asyncio.sleep(max(0.0, self._config.heartbeat_interval_s - (loop.time() - started_s)))
 
     async def run_judge(self) -> None:
         """Forever: re-apply the liveness rule to the table."""

@@ -14,7 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from coordinator_free.peer_health import PeerHealthTimings, PeerState, is_contactable, peer_state
+from coordinator_free.peer_health import (
+    PeerHealthTimings,
+    PeerState,
+    is_contactable,
+    peer_state,
+)
 from coordinator_free.types import NodeId
 
 from .messages import Heartbeat, PeerRecord

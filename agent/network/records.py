@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 from coordinator_free.types import NodeId
 
-from ..wire.envelope import Envelope, Sealer, decode_envelope, encode_envelope, unpack_body
+from ..wire.envelope import (
+    Envelope,
+    Sealer,
+    decode_envelope,
+    encode_envelope,
+    unpack_body,
+)
 from ..wire.verify import EnvelopeVerifier, SequenceCounter
 from .messages import PEER_RECORD, Advert, PeerRecord
 

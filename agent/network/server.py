@@ -16,7 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ..wire.envelope import Envelope, Sealer, decode_envelope, encode_envelope, unpack_body
+from ..wire.envelope import (
+    Envelope,
+    Sealer,
+    decode_envelope,
+    encode_envelope,
+    unpack_body,
+)
 from ..wire.verify import EnvelopeVerifier
 from .http import MSGPACK_CONTENT_TYPE, error_middleware, read_body_limited
 

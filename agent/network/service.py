@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -41,7 +41,7 @@ from .exchange import EXCHANGE_PATH, PeerExchange
 from .heartbeat import HEARTBEAT_PATH, Heartbeats
 from .hello import HELLO_PATH, DuplicateNodeError, Greeter
 from .interfaces import advertised_addresses, choose_interfaces
-from .messages import HELLO, HEARTBEAT, PEER_EXCHANGE, Advert
+from .messages import HEARTBEAT, HELLO, PEER_EXCHANGE, Advert
 from .peer_table import FOUND_BY_MDNS, PeerInfo, PeerTable
 from .records import OwnRecord
 from .server import PeerServerState, create_peer_app, signed_route
@@ -49,6 +49,14 @@ from .server import PeerServerState, create_peer_app, signed_route
 logger = logging.getLogger(__name__)
 
 BOOT_ID_BYTES = 8
+
+
+def _health_timings(config: NetworkConfig) -> PeerHealthTimings:
+    return PeerHealthTimings(
+        heartbeat_interval_s=config.heartbeat_interval_s,
+        degraded_after_missed_heartbeats=config.degraded_after_missed_heartbeats,
+        offline_after_s=config.offline_after_s, forget_after_s=config.forget_after_s,
+    )
 
 
 class PeerService:
@@ -69,22 +77,13 @@ class PeerService:
         self._extra_routes = list(extra_routes)
         self.interfaces = choose_interfaces(config.interfaces, include_virtual=config.include_virtual_interfaces)
         self.sealer = Sealer(identity, self.versions)
-        self.verifier = EnvelopeVerifier(
-            VerifyPolicy(max_clock_skew_s=config.max_clock_skew_s, nonce_window_s=config.nonce_window_s,
-                         record_max_age_s=config.record_max_age_s),
-            self.versions, clock,
-        )
-        self.table = PeerTable(PeerHealthTimings(
-            heartbeat_interval_s=config.heartbeat_interval_s,
-            degraded_after_missed_heartbeats=config.degraded_after_missed_heartbeats,
-            offline_after_s=config.offline_after_s, forget_after_s=config.forget_after_s,
-        ), clock)
+        policy = VerifyPolicy(max_clock_skew_s=config.max_clock_skew_s, nonce_window_s=config.nonce_window_s,
+                              record_max_age_s=config.record_max_age_s)
+        self.verifier = EnvelopeVerifier(policy, self.versions, clock)
+        self.table = PeerTable(_health_timings(config), clock)
         self.own_record = OwnRecord(
             sealer=self.sealer, advert_provider=advert_provider, network=config.network_name,
-            addresses=advertised_addresses(host=config.host, advertise=config.advertise_addresses,
-                                           interfaces=[i for i in self.interfaces if not i.is_loopback]
-                                           or self.interfaces),
-            boot_id=os.urandom(BOOT_ID_BYTES).hex(),
+            addresses=self._advertised_addresses(), boot_id=os.urandom(BOOT_ID_BYTES).hex(),
             refresh_s=min(config.heartbeat_interval_s, config.record_max_age_s / 4), clock=clock,
         )
         self._stack = contextlib.AsyncExitStack()
@@ -95,6 +94,12 @@ class PeerService:
         self.client: PeerClient  # set on enter
         self.discovery: MdnsDiscovery | None = None
         self.greeter: Greeter  # set on enter
+
+    def _advertised_addresses(self) -> tuple[str, ...]:
+        # Loopback is only advertised when it is all we have (tests, --interface 127.0.0.1).
+        routable = [interface for interface in self.interfaces if not interface.is_loopback]
+        return advertised_addresses(host=self.config.host, advertise=self.config.advertise_addresses,
+                                    interfaces=routable or self.interfaces)
 
     # ------------------------------------------------------------ public API
     @property
@@ -143,7 +148,7 @@ class PeerService:
             self._fatal.set_exception(DuplicateNodeError(message))
 
     # ------------------------------------------------------------- lifetime
-    async def __aenter__(self) -> PeerService:
+    async def __aenter__(self) -> Self:
         try:
             await self._start()
         except BaseException:

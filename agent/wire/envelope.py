@@ -156,7 +156,7 @@ def unpack_msgpack(data: bytes) -> Any:
     """msgpack without surprises: no ext types, str keys only, every failure a WireError."""
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
-    except Exception as error:  # msgpack raises a zoo of types for bad input
+    except Exception as error:  # noqa: BLE001  (msgpack raises a zoo of types for bad input)
         raise WireError(ErrorCode.MALFORMED, f"not valid msgpack: {type(error).__name__}") from None
 
 

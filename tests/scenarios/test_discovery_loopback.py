@@ -10,7 +10,7 @@ import os
 import signal
 import time
 
-from peer_agents import FAST_TIMINGS, launcher, sees_alive, wait_for  # noqa: F401  (launcher is a fixture)
+from peer_agents import FAST_TIMINGS, sees_alive, wait_for
 
 DISCOVERY_DEADLINE_S = 10.0
 

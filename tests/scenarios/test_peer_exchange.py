@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peer_agents import launcher, sees_alive, wait_for  # noqa: F401  (launcher is a fixture)
+from peer_agents import sees_alive, wait_for
 
 # B and C exchange once at start and then not for a minute, so the only way
 # for C and A to meet is A's own exchange with B.

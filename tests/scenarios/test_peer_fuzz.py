@@ -16,9 +16,14 @@ import aiohttp
 import msgpack
 
 from agent.identity import Identity
-from agent.network.messages import HEARTBEAT, HELLO, PEER_EXCHANGE, PEER_RECORD, PeerRecord
+from agent.network.messages import (
+    HEARTBEAT,
+    HELLO,
+    PEER_EXCHANGE,
+    PEER_RECORD,
+    PeerRecord,
+)
 from agent.wire.envelope import VersionStamp, encode_envelope, pack_body, seal
-from peer_agents import launcher  # noqa: F401  (a fixture)
 
 REQUEST_COUNT = 2400
 CONCURRENCY = 16

@@ -8,7 +8,15 @@ import sys
 
 import pytest
 
-from agent.api.schema import NodeStatus, PeersResponse, PeerView, SchemaError, StatusResponse, from_json, to_json
+from agent.api.schema import (
+    NodeStatus,
+    PeersResponse,
+    PeerView,
+    SchemaError,
+    StatusResponse,
+    from_json,
+    to_json,
+)
 
 PEER = PeerView(node_id="cd" * 32, address="10.0.0.2:8470", found_by=("mdns", "inbound"), state="degraded",
                 tier=None, layer_start=None, layer_stop=None, arch_version=1, vocab_version=1,

@@ -99,7 +99,7 @@ async def test_token_file_is_private_and_stable(api, tmp_path):
 
 
 async def test_running_api_announces_its_url_and_removes_it_on_exit(tmp_path):
-    local = LocalApi(CONFIG, tmp_path, status_provider=lambda: STATUS, peers_provider=lambda: [])
+    local = LocalApi(CONFIG, tmp_path, status_provider=lambda: STATUS, peers_provider=list)
     async with local:
         assert read_local_api_url(tmp_path) == local.url
         assert json.loads((tmp_path / LOCAL_API_FILE_NAME).read_text())["url"].startswith("http://127.0.0.1:")

@@ -42,22 +42,22 @@ def status() -> StatusResponse:
 async def test_peers_prints_the_running_agents_table(tmp_path, capsys):
     async with PeerService(CONFIG, Identity.generate(), lambda: ADVERT) as remote:
         config = CONFIG.replace(bootstrap_peers=(f"127.0.0.1:{remote.port}",))
-        async with PeerService(config, Identity.generate(), lambda: ADVERT) as local:
-            async with LocalApi(config, tmp_path, status_provider=status, peers_provider=local.peer_views):
-                async with asyncio.timeout(10):
-                    while not local.peers():
-                        await asyncio.sleep(0.05)
-                code = await asyncio.to_thread(run_peers, parse(add_peers_arguments, "--state-dir", str(tmp_path)))
-                assert code == 0
-                table = capsys.readouterr().out
-                assert table.splitlines()[0].split() == ["NODE", "ADDRESS", "FOUND", "BY", "TIER", "LAYERS", "STATE",
-                                                         "LAST", "HEARTBEAT"]
-                row = table.splitlines()[1]
-                for cell in (remote.node_id[:12], f"127.0.0.1:{remote.port}", "bootstrap", "T2", "0-6", "alive"):
-                    assert cell in row
-                args = parse(add_peers_arguments, "--state-dir", str(tmp_path), "--json")
-                assert await asyncio.to_thread(run_peers, args) == 0
-                assert json.loads(capsys.readouterr().out)[0]["node_id"] == remote.node_id
+        async with PeerService(config, Identity.generate(), lambda: ADVERT) as local, \
+                LocalApi(config, tmp_path, status_provider=status, peers_provider=local.peer_views):
+            async with asyncio.timeout(10):
+                while not local.peers():
+                    await asyncio.sleep(0.05)
+            code = await asyncio.to_thread(run_peers, parse(add_peers_arguments, "--state-dir", str(tmp_path)))
+            assert code == 0
+            table = capsys.readouterr().out
+            assert table.splitlines()[0].split() == ["NODE", "ADDRESS", "FOUND", "BY", "TIER", "LAYERS", "STATE",
+                                                     "LAST", "HEARTBEAT"]
+            row = table.splitlines()[1]
+            for cell in (remote.node_id[:12], f"127.0.0.1:{remote.port}", "bootstrap", "T2", "0-6", "alive"):
+                assert cell in row
+            args = parse(add_peers_arguments, "--state-dir", str(tmp_path), "--json")
+            assert await asyncio.to_thread(run_peers, args) == 0
+            assert json.loads(capsys.readouterr().out)[0]["node_id"] == remote.node_id
 
 
 def test_peers_without_a_running_agent_says_how_to_start_one(tmp_path, capsys):
@@ -66,7 +66,7 @@ def test_peers_without_a_running_agent_says_how_to_start_one(tmp_path, capsys):
 
 
 async def test_peers_with_a_wrong_token_reports_the_refusal(tmp_path, capsys):
-    async with LocalApi(CONFIG, tmp_path, status_provider=status, peers_provider=lambda: []):
+    async with LocalApi(CONFIG, tmp_path, status_provider=status, peers_provider=list):
         (tmp_path / "api_token").write_text("not-the-token")
         code = await asyncio.to_thread(run_peers, parse(add_peers_arguments, "--state-dir", str(tmp_path)))
     assert code == 1

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from agent.network.config import NetworkConfig, NetworkConfigError, network_config_from_json
-from coordinator_free.constants import HEARTBEAT_INTERVAL_S, MAX_CLOCK_SKEW_S, OFFLINE_AFTER_S
+from agent.network.config import (
+    NetworkConfig,
+    NetworkConfigError,
+    network_config_from_json,
+)
+from coordinator_free.constants import (
+    HEARTBEAT_INTERVAL_S,
+    MAX_CLOCK_SKEW_S,
+    OFFLINE_AFTER_S,
+)
 
 
 def test_defaults_are_the_protocol_numbers():

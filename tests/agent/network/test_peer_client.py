@@ -10,7 +10,12 @@ from aiohttp import web
 
 from agent.identity import Identity
 from agent.network.backoff import Backoff
-from agent.network.client import PeerClient, PeerRefusedError, PeerUnavailableError, create_client_session
+from agent.network.client import (
+    PeerClient,
+    PeerRefusedError,
+    PeerUnavailableError,
+    create_client_session,
+)
 from agent.network.config import NetworkConfig
 from agent.network.messages import Advert
 from agent.network.service import PeerService

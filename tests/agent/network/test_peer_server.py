@@ -18,7 +18,7 @@ import pytest
 
 from agent.identity import Identity
 from agent.network.config import NetworkConfig
-from agent.network.messages import HELLO, HEARTBEAT, PEER_RECORD, Advert, PeerRecord
+from agent.network.messages import HEARTBEAT, HELLO, PEER_RECORD, Advert, PeerRecord
 from agent.network.server import SignedReply, SignedRequest, signed_route
 from agent.network.service import PeerService
 from agent.wire.envelope import Envelope, VersionStamp, encode_envelope, pack_body, seal

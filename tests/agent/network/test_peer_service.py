@@ -55,7 +55,7 @@ async def test_bootstrap_peer_becomes_alive_on_both_sides_and_heartbeats_carry_l
 
 
 async def test_peer_exchange_introduces_a_third_node():
-    async with PeerService(FAST, Identity.generate(), MutableAdvert()) as c:
+    async with PeerService(FAST, Identity.generate(), MutableAdvert()) as c:  # noqa: SIM117  (each waits on the last)
         async with PeerService(FAST.replace(bootstrap_peers=(f"127.0.0.1:{c.port}",)), Identity.generate(),
                                MutableAdvert()) as b:
             await wait_until(lambda: c.node_id in states(b))

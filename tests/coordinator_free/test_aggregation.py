@@ -355,3 +355,24 @@ def test_block_size_does_not_change_the_result():
         contributions_from(rows), AggregationConfig(block_coordinates=7)
     ).vector
     np.testing.assert_allclose(whole, blocked, rtol=1e-6, atol=1e-7)
+
+
+def test_identical_contributions_are_tie_broken_by_node_id_in_any_arrival_order():
+    # Colluding nodes send the same vector: every tie (ranks, neighbours, Krum
+    # scores) must go the same way for every holder, whatever arrived first.
+    rng = np.random.default_rng(6)
+    rows = rng.standard_normal((10, 64)).astype(np.float32)
+    rows[6:] = rows[6]
+    weights = [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 0.5, 4.0, 1.5, 2.5]
+    contributions = contributions_from(rows, weights)
+    for seed in range(5):
+        order = np.random.default_rng(seed).permutation(10)
+        shuffled = [contributions[i] for i in order]
+        for config in EVERY_CONFIG:
+            first, second = (
+                aggregate(contributions, config),
+                aggregate(shuffled, config),
+            )
+            np.testing.assert_array_equal(first.vector, second.vector)
+            assert first.excluded_node_ids == second.excluded_node_ids
+            assert first.trimmed_fraction_by_node == second.trimmed_fraction_by_node

@@ -149,7 +149,7 @@ def aggregate(
     kept = [c for c, ok in zip(ordered, usable) if ok]
     node_ids = tuple(c.node_id for c in kept)
     vectors = [c.vector for c in kept]
-    weights = _normalised([c.weight for c in kept])
+    weights = np.array(normalised_weights([c.weight for c in kept]))
     scales, transform, gram = _pre_steps(
         gram_all[np.ix_(usable, usable)], weights, config
     )
@@ -172,6 +172,16 @@ def aggregate(
         trimmed_fraction_by_node=trimmed,
         clip_scale_by_node=dict(zip(node_ids, (float(s) for s in scales))),
     )
+
+
+def normalised_weights(raw_weights: Sequence[float]) -> tuple[float, ...]:
+    """Weights that sum to 1, bit-reproducible: `math.fsum` in the given order."""
+    if not raw_weights or any(not (math.isfinite(w) and w > 0) for w in raw_weights):
+        raise ProtocolError(
+            f"weights must be a non-empty list of finite values > 0, got {list(raw_weights)}"
+        )
+    total = math.fsum(raw_weights)
+    return tuple(w / total for w in raw_weights)
 
 
 def _pre_steps(
@@ -222,11 +232,6 @@ def _canonical(contributions: Iterable[Contribution]) -> list[Contribution]:
                 f"weight of {c.node_id} must be finite and > 0, got {c.weight}"
             )
     return ordered
-
-
-def _normalised(raw: Sequence[float]) -> np.ndarray:
-    total = math.fsum(raw)
-    return np.array([w / total for w in raw], dtype=np.float64)
 
 
 def _coordinate_wise(

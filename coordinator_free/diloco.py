@@ -9,7 +9,8 @@ step *subtracts* it:
 
 Adding it, as one early write-up did, undoes training; test_diloco pins the
 sign on a quadratic. Weights: w = max(0.1, √batches × freshness(age)), then
-normalised by the aggregator over the contributions it can use.
+normalised (aggregation.normalised_weights) by the aggregator over the
+contributions it can use.
 
 Choices where DESIGN.md is silent:
 - A contribution's age is `now_s − produced_at_s`. A timestamp up to
@@ -23,7 +24,6 @@ Choices where DESIGN.md is silent:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -103,16 +103,6 @@ def contribution_weight(batches: int, age_s: float) -> float:
     return max(CONTRIBUTION_WEIGHT_FLOOR, math.sqrt(batches) * freshness(age_s))
 
 
-def normalised_weights(raw_weights: Sequence[float]) -> tuple[float, ...]:
-    """Weights that sum to 1, exactly reproducible: `math.fsum` in the given order."""
-    if not raw_weights or any(not (math.isfinite(w) and w > 0) for w in raw_weights):
-        raise ProtocolError(
-            f"weights must be a non-empty list of finite values > 0, got {list(raw_weights)}"
-        )
-    total = math.fsum(raw_weights)
-    return tuple(w / total for w in raw_weights)
-
-
 def pseudo_gradient(
     start_parameters: np.ndarray, current_parameters: np.ndarray
 ) -> np.ndarray:
@@ -140,9 +130,10 @@ def apply_outer_step(
         raise ProtocolError(
             f"aggregate has {aggregate_delta.size} values but the layer has {state.parameters.size}"
         )
+    gradient = aggregate_delta.astype(np.float32)
     momentum_factor = np.float32(config.nesterov_momentum)
-    momentum = momentum_factor * state.momentum + aggregate_delta.astype(np.float32)
-    step = aggregate_delta + momentum_factor * momentum
+    momentum = momentum_factor * state.momentum + gradient
+    step = gradient + momentum_factor * momentum
     parameters = state.parameters - np.float32(config.outer_learning_rate) * step
     return OuterState(
         parameters=parameters,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from coordinator_free.aggregation import PLAIN_MEAN_CONFIG
+from coordinator_free.aggregation import PLAIN_MEAN_CONFIG, normalised_weights
 from coordinator_free.diloco import (
     CohortSync,
     DiLoCoConfig,
@@ -17,7 +17,6 @@ from coordinator_free.diloco import (
     contribution_weight,
     freshness,
     initial_outer_state,
-    normalised_weights,
     pseudo_gradient,
 )
 from coordinator_free.errors import ProtocolError

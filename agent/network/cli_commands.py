@@ -1,6 +1,7 @@
-"""`neuroshard peers` and `neuroshard doctor`: functions from parsed args to an exit code.
+"""`neuroshard id`, `peers` and `doctor`: functions from parsed args to an exit code.
 
-The lead's agent/cli.py registers them:
+The lead's agent/cli.py registers them (same pattern for `id` with
+add_id_arguments / run_id):
 
     peers = sub.add_parser("peers", help="table of known peers of the running agent")
     add_peers_arguments(peers)            # include_state_dir=False if the parser has one
@@ -33,11 +34,30 @@ from ..api.schema import (
     to_json,
 )
 from ..config import default_state_dir
+from ..errors import AgentError
+from ..identity import load_or_create_identity
 from .cli_args import add_network_arguments
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 API_TIMEOUT_S = 5.0
+
+
+def add_id_arguments(parser: argparse.ArgumentParser, *, include_state_dir: bool = True) -> None:
+    if include_state_dir:
+        add_state_dir_argument(parser)
+
+
+def run_id(args: argparse.Namespace) -> int:
+    """Print this node's id (hex SHA-256 of its public key), creating the identity if new."""
+    state_dir: Path = args.state_dir or default_state_dir()
+    try:
+        identity = load_or_create_identity(state_dir)
+    except (AgentError, OSError) as error:
+        print(f"cannot read or create the identity in {state_dir}: {error}", file=sys.stderr)
+        return EXIT_PROBLEM
+    print(identity.node_id)
+    return EXIT_OK
 
 
 def add_state_dir_argument(parser: argparse.ArgumentParser) -> None:

@@ -11,12 +11,14 @@ import pytest
 
 from agent.api.local import LocalApi
 from agent.api.schema import NodeStatus, StatusResponse
-from agent.identity import Identity
+from agent.identity import Identity, load_or_create_identity
 from agent.network.cli_commands import (
     add_doctor_arguments,
+    add_id_arguments,
     add_peers_arguments,
     format_peer_table,
     run_doctor,
+    run_id,
     run_peers,
 )
 from agent.network.config import NetworkConfig
@@ -71,6 +73,15 @@ async def test_peers_with_a_wrong_token_reports_the_refusal(tmp_path, capsys):
         code = await asyncio.to_thread(run_peers, parse(add_peers_arguments, "--state-dir", str(tmp_path)))
     assert code == 1
     assert "401 unauthorized" in capsys.readouterr().err
+
+
+def test_id_prints_the_node_id_and_keeps_it(tmp_path, capsys):
+    args = parse(add_id_arguments, "--state-dir", str(tmp_path))
+    assert run_id(args) == 0
+    first = capsys.readouterr().out.strip()
+    assert run_id(args) == 0
+    assert capsys.readouterr().out.strip() == first
+    assert first == load_or_create_identity(tmp_path).node_id and len(first) == 64
 
 
 def test_empty_table_says_so():

@@ -27,7 +27,8 @@ Choices DESIGN leaves open:
 
 Cost: O(C) numpy work per greedy step (C = candidates in the view), at most
 L steps, plus a Python scan of the tied best candidates for the id tie-break.
-The simulator keeps it cheap by passing a view of the free nodes only.
+The simulator keeps it cheap by passing a view of free candidates only, with
+the network size it stands for as `network_size`.
 """
 
 from __future__ import annotations
@@ -120,21 +121,30 @@ def form_quorum(
     now_s: float,
     latency_ms: Mapping[NodeId, float],
     excluded: frozenset[NodeId] = frozenset(),
+    network_size: int | None = None,
 ) -> FormationResult:
-    """A proposal covering every layer, or why none exists in `view` right now."""
+    """A proposal covering every layer, or why none exists in `view` right now.
+
+    `network_size` is n for the §7 min quorum size and session length; it
+    defaults to `view.size`. Pass it when the view is a sample (a founder at
+    internet scale sees only the free candidates it looked up).
+    """
+    size = view.size if network_size is None else network_size
+    if size < view.size:
+        raise ProtocolError(f"network_size {size} is smaller than the {view.size} nodes in the view")
     founder = view.by_id.get(founder_id)
     problem = _founder_problem(founder_id, founder, view)
     if problem is not None or founder is None:
         return FormationFailure(FormationFailureReason.FOUNDER_UNAVAILABLE, problem or "")
     pool = _candidate_pool(founder, view, latency_ms, excluded)
-    minimum = min(min_quorum_size(view.size), view.layer_count)
+    minimum = min(min_quorum_size(size), view.layer_count)
     attempts = [_attempt(founder, pool, frozenset(window), minimum) for window in _tier_windows(founder.tier)]
     layouts = [attempt for attempt in attempts if isinstance(attempt, _Layout)]
     if not layouts:
         failures = [attempt for attempt in attempts if isinstance(attempt, FormationFailure)]
         return min(failures, key=lambda failure: len(failure.missing_layers))
     best = min(layouts, key=lambda layout: layout.rank)
-    return _proposal(founder, best, now_s=now_s, session_s=quorum_session_s(view.size))
+    return _proposal(founder, best, now_s=now_s, session_s=quorum_session_s(size))
 
 
 def _founder_problem(founder_id: NodeId, founder: NodeView | None, view: NetworkView) -> str | None:

@@ -76,18 +76,51 @@ def check_growth(
     view: NetworkView, *, layer_memory_bytes: int, fixed_memory_bytes: int, steps_since_upgrade: int
 ) -> GrowthDecision:
     """Whether the model in `view` (depth = view.layer_count) should grow now, and to what depth."""
-    depth = view.layer_count
-    threshold = growth_threshold(view.size)
+    return check_growth_from_counts(
+        network_size=view.size,
+        total_memory_bytes=view.total_memory_bytes,
+        holder_counts=view.holder_counts,
+        layer_memory_bytes=layer_memory_bytes,
+        fixed_memory_bytes=fixed_memory_bytes,
+        steps_since_upgrade=steps_since_upgrade,
+    )
+
+
+def check_growth_from_counts(
+    *,
+    network_size: int,
+    total_memory_bytes: int,
+    holder_counts: np.ndarray,
+    layer_memory_bytes: int,
+    fixed_memory_bytes: int,
+    steps_since_upgrade: int,
+) -> GrowthDecision:
+    """`check_growth` on the view's totals: n, summed memory and holders per layer (depth = len).
+
+    For a caller that keeps these counts itself (the simulator at 100,000
+    nodes) instead of building a view for every check.
+    """
+    depth = len(holder_counts)
+    if depth < 1:
+        raise ProtocolError("holder_counts must list at least one layer")
+    threshold = growth_threshold(network_size)
     needed_bytes = model_memory_bytes(
         depth, layer_memory_bytes=layer_memory_bytes, fixed_memory_bytes=fixed_memory_bytes
     )
     optimal = optimal_depth(
-        view.total_memory_bytes,
+        total_memory_bytes,
         threshold,
         layer_memory_bytes=layer_memory_bytes,
         fixed_memory_bytes=fixed_memory_bytes,
     )
-    blockers = _growth_blockers(view, needed_bytes * threshold, optimal, steps_since_upgrade)
+    blockers = _growth_blockers(
+        total_memory_bytes=total_memory_bytes,
+        needed_bytes=needed_bytes * threshold,
+        holder_counts=np.asarray(holder_counts),
+        replicas=target_replicas_per_layer(network_size),
+        optimal=optimal,
+        steps_since_upgrade=steps_since_upgrade,
+    )
     return GrowthDecision(
         should_grow=not blockers,
         current_depth=depth,
@@ -98,16 +131,22 @@ def check_growth(
 
 
 def _growth_blockers(
-    view: NetworkView, needed_bytes: float, optimal: int, steps_since_upgrade: int
+    *,
+    total_memory_bytes: int,
+    needed_bytes: float,
+    holder_counts: np.ndarray,
+    replicas: int,
+    optimal: int,
+    steps_since_upgrade: int,
 ) -> tuple[str, ...]:
     """Every unmet growth condition, in DESIGN's order."""
-    depth, replicas = view.layer_count, target_replicas_per_layer(view.size)
+    depth = len(holder_counts)
     blockers = []
-    if view.total_memory_bytes < needed_bytes:
+    if total_memory_bytes < needed_bytes:
         blockers.append(
-            f"network memory {view.total_memory_bytes} B < model × threshold = {needed_bytes:.0f} B"
+            f"network memory {total_memory_bytes} B < model × threshold = {needed_bytes:.0f} B"
         )
-    thin = np.flatnonzero(view.holder_counts < replicas)
+    thin = np.flatnonzero(holder_counts < replicas)
     if thin.size:
         blockers.append(f"{thin.size} layer(s) below {replicas} replicas, first: layer {int(thin[0])}")
     if steps_since_upgrade < GROWTH_MIN_STEPS_SINCE_UPGRADE:

@@ -70,8 +70,9 @@ class Greeter:
         self, hosts: Sequence[str], port: int, *, expected_node_id: str | None, found_by: str
     ) -> bool:
         """Say hello at each host in turn until one answers as `expected_node_id`; True if one did."""
-        if expected_node_id not in self._table and expected_node_id is not None and len(self._table) >= self._max_peers:
-            return False
+        is_new = expected_node_id is not None and expected_node_id not in self._table
+        if is_new and len(self._table) >= self._max_peers:
+            return False  # the table is full; known peers keep their places
         for host in hosts:
             address = f"{host}:{port}"
             if address in self._in_flight:

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from coordinator_free.constants import PROTOCOL_VERSION
 from coordinator_free.peer_health import PeerHealthTimings, is_contactable
+from coordinator_free.types import NodeId
 
 from ..api.schema import PeerView
 from ..identity import Identity
@@ -90,6 +91,7 @@ class PeerService:
         self._group: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fatal: asyncio.Future[None] | None = None
+        self._stopping = False
         self._runner: web.AppRunner | None = None
         self.client: PeerClient  # set on enter
         self.discovery: MdnsDiscovery | None = None
@@ -136,7 +138,7 @@ class PeerService:
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run short-lived work owned by the service; its failures are logged, not fatal."""
-        if self._group is None or self._fatal is None or self._fatal.done():
+        if self._group is None or self._stopping or self._fatal is None or self._fatal.done():
             coroutine.close()  # not running (yet, or any more): the work is moot
             return
         self._start_task(self._guarded(coroutine))
@@ -193,6 +195,7 @@ class PeerService:
             self._start_task(loop)
 
     async def _shutdown(self) -> None:
+        self._stopping = True  # mDNS callbacks during the goodbye must not start new work
         for task in list(self._tasks):
             task.cancel()
         if self.discovery is not None:
@@ -234,7 +237,7 @@ class PeerService:
 
     async def _start_discovery(self, greeter: Greeter) -> None:
         def on_found(found: FoundService) -> None:
-            peer = self.table.get(found.node_id)  # type: ignore[arg-type]
+            peer = self.table.get(NodeId(found.node_id))
             if peer is not None and is_contactable(peer.state) and peer.boot_id == found.boot_id:
                 self.table.add_found_by(peer.node_id, FOUND_BY_MDNS)
                 return

@@ -150,3 +150,78 @@ def period_reward(work: WorkPeriod, weights: Sequence[float] | None = None) -> R
         bonus=bonus,
         total=(pipeline + async_training + uptime + data) * (1.0 + bonus),
     )
+
+
+# ---------------------------------------------------------------- many nodes at once
+#
+# The same rule over numpy columns, for a caller that pays thousands of nodes
+# per period (the simulator at 100,000 nodes; an agent settling a backlog).
+# Row i of every column is one node's WorkPeriod; a row with start == stop
+# holds no layers. tests/coordinator_free/sim/test_rule_additions.py checks
+# every row against period_reward.
+
+
+@dataclass(frozen=True)
+class WorkPeriods:
+    """Many nodes' WorkPeriod as columns of equal length."""
+
+    layer_count: int  # depth of the model
+    starts: np.ndarray  # first layer each node trained (int)
+    stops: np.ndarray  # one past its last layer; == starts for none
+    pipeline_batches: np.ndarray  # batches processed in a quorum
+    async_batches: np.ndarray  # batches of accepted async contributions
+    async_age_s: np.ndarray  # age of the weights those started from, s
+    uptime_s: np.ndarray  # time online, s
+    samples_served: np.ndarray  # genesis samples served
+
+
+@dataclass(frozen=True)
+class RewardColumns:
+    pipeline: np.ndarray
+    async_training: np.ndarray
+    uptime: np.ndarray
+    data: np.ndarray
+    bonus: np.ndarray
+    total: np.ndarray  # (pipeline + async + uptime + data) × (1 + bonus)
+
+
+def async_freshness_array(ages_s: np.ndarray) -> np.ndarray:
+    """async_freshness of every age."""
+    ages = np.asarray(ages_s, dtype=np.float64)
+    if ages.size and float(ages.min()) < 0:
+        raise ProtocolError(f"ages must be >= 0, got minimum {float(ages.min())}")
+    result = np.full(ages.shape, ASYNC_FRESHNESS_OLDEST)
+    for upper_bound_s, factor in reversed(ASYNC_FRESHNESS_TABLE):
+        result[ages < upper_bound_s] = factor
+    return result
+
+
+def layer_weight_sums(starts: np.ndarray, stops: np.ndarray, per_layer_weights: np.ndarray) -> np.ndarray:
+    """Σ of per-layer weights (layer_weights over the whole model) over each range [start, stop)."""
+    cumulative = np.concatenate(([0.0], np.cumsum(np.asarray(per_layer_weights, dtype=np.float64))))
+    return cumulative[np.asarray(stops)] - cumulative[np.asarray(starts)]
+
+
+def period_rewards(work: WorkPeriods, weight_sums: np.ndarray | None = None) -> RewardColumns:
+    """period_reward for every row; `weight_sums` per row (layer_weight_sums), default its layer count."""
+    starts, stops = np.asarray(work.starts), np.asarray(work.stops)
+    if ((stops < starts) | (stops > work.layer_count) | (starts < 0)).any():
+        raise ProtocolError(f"every range must satisfy 0 <= start <= stop <= {work.layer_count}")
+    counts = (work.pipeline_batches, work.async_batches, work.uptime_s, work.samples_served)
+    if any(float(np.min(c, initial=0.0)) < 0 for c in counts):
+        raise ProtocolError("batches, uptime and samples must all be >= 0")
+    weights = (stops - starts).astype(np.float64) if weight_sums is None else np.asarray(weight_sums)
+    pipeline = PIPELINE_REWARD_PER_BATCH_LAYER * work.pipeline_batches * weights
+    async_training = (
+        ASYNC_REWARD_PER_BATCH_LAYER * work.async_batches * weights * async_freshness_array(work.async_age_s)
+    )
+    uptime = UPTIME_REWARD_PER_MINUTE * np.asarray(work.uptime_s, dtype=np.float64) / 60.0
+    data = DATA_REWARD_PER_SAMPLE * np.asarray(work.samples_served, dtype=np.float64)
+    holds = stops > starts
+    bonus = (
+        EMBEDDING_HOLDER_BONUS * (holds & (starts == 0))
+        + HEAD_HOLDER_BONUS * (holds & (stops == work.layer_count))
+        + TRAINING_BONUS * ((work.pipeline_batches + work.async_batches) > 0)
+    )
+    total = (pipeline + async_training + uptime + data) * (1.0 + bonus)
+    return RewardColumns(pipeline, async_training, uptime, data, bonus, total)

@@ -188,3 +188,12 @@ SCARCITY_CAP: Final = 1.0
 # exactly; 0.00001 NEURO (one data sample) is 10 000 nano-NEURO.
 NANO_PER_NEURO: Final = 10**9
 
+
+# ---------------------------------------------------- admission, Sybil (§15)
+# DESIGN's Sybil defence is "minimum stake, per-host limits", without numbers.
+# From the Growing phase on ("full adversarial resistance", n >= 100) a node
+# counts as a member (quorum, verifier, async contributor, rewards) only with
+# at least this stake, and one host runs at most this many member nodes.
+ADMISSION_FROM_NETWORK_SIZE: Final = 100
+ADMISSION_MIN_STAKE: Final = CHALLENGER_STAKE  # NEURO: what a verifier must be able to put down
+ADMISSION_MAX_NODES_PER_HOST: Final = 4  # a multi-GPU rig, not a Sybil farm

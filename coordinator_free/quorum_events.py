@@ -64,6 +64,14 @@ class ArchitectureUpgraded:
 
 
 @dataclass(frozen=True)
+class AuditFailed:
+    """A cross-quorum audit found one of this quorum's proofs fraudulent (§13): it is
+    dissolved (and its members slashed by the ledger)."""
+
+    at_s: float
+
+
+@dataclass(frozen=True)
 class Tick:
     at_s: float
 
@@ -77,5 +85,6 @@ QuorumEvent = (
     | MemberLeaving
     | MemberReplaced
     | ArchitectureUpgraded
+    | AuditFailed
     | Tick
 )

@@ -28,7 +28,8 @@ Rules, with the choices DESIGN leaves open:
   unchanged and must be tier-compatible with all who stay. The lifecycle does
   not police why a healthy member is replaced; the agent applies
   `quorum_replacement.is_faster_candidate` at renewal time.
-- An architecture upgrade dissolves the quorum whatever its phase.
+- An architecture upgrade dissolves the quorum whatever its phase; so does a
+  failed cross-quorum audit (§13: a colluding quorum found out is dissolved).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dataclasses import replace
 from .errors import ProtocolError
 from .quorum_events import (
     ArchitectureUpgraded,
+    AuditFailed,
     BatchesCompleted,
     Heartbeat,
     LatencySample,
@@ -186,6 +188,12 @@ def apply_architecture_upgraded(state: QuorumState, event: ArchitectureUpgraded)
     return _dissolve(state, DissolveReason.ARCHITECTURE_UPGRADE)
 
 
+def apply_audit_failed(state: QuorumState, event: AuditFailed) -> QuorumState:
+    if state.phase is QuorumPhase.DISSOLVED:
+        return state
+    return _dissolve(state, DissolveReason.AUDIT_FAILED)
+
+
 def apply_tick(state: QuorumState, event: Tick) -> QuorumState:
     if state.phase is QuorumPhase.DISSOLVED:
         return state
@@ -249,6 +257,7 @@ _APPLY = {
     MemberLeaving: apply_member_leaving,
     MemberReplaced: apply_member_replaced,
     ArchitectureUpgraded: apply_architecture_upgraded,
+    AuditFailed: apply_audit_failed,
     Tick: apply_tick,
 }
 

@@ -49,6 +49,7 @@ class DissolveReason(Enum):
     SESSION_ENDED = "session_ended"
     MEMBER_LOST = "member_lost"
     ARCHITECTURE_UPGRADE = "architecture_upgrade"
+    AUDIT_FAILED = "audit_failed"
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,21 @@ def test_formation_on_a_sample_with_the_network_size_decides_as_on_the_whole_vie
     assert len(sample.members) == 3 and sample.session_s == 3600.0
     unsized = form_quorum(free[0].node_id, NetworkView(tuple(free), LAYERS), now_s=5.0, latency_ms={})
     assert isinstance(unsized, QuorumProposal) and unsized.session_s == 1800.0
+
+
+def test_a_failed_audit_dissolves_a_live_quorum_and_nothing_else() -> None:
+    from coordinator_free.quorum_events import AuditFailed, ProposalAccepted
+    from coordinator_free.quorum_lifecycle import apply_event, start_quorum
+    from coordinator_free.quorum_state import DissolveReason, QuorumPhase
+
+    nodes = tuple(_node(i, 20.0, LayerRange(0, LAYERS)) for i in range(3))
+    proposal = form_quorum(nodes[0].node_id, NetworkView(nodes, LAYERS), now_s=0.0, latency_ms={})
+    assert isinstance(proposal, QuorumProposal)
+    state = start_quorum(proposal)
+    for member in proposal.members:
+        state = apply_event(state, ProposalAccepted(member.node_id, 1.0))
+    assert state.phase is QuorumPhase.ACTIVE
+    dissolved = apply_event(state, AuditFailed(at_s=50.0))
+    assert dissolved.phase is QuorumPhase.DISSOLVED
+    assert dissolved.dissolve_reason is DissolveReason.AUDIT_FAILED
+    assert apply_event(dissolved, AuditFailed(at_s=60.0)) == dissolved

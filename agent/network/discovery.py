@@ -1,9 +1,15 @@
 """mDNS discovery (DESIGN.md §6): advertise _neuroshard._tcp.local., browse, resolve, report finds.
 
 A find is only a rumour: the service greets it with a signed hello and the
-TXT node id must match the key that answers. Registration probes the name
-`ns-<node id prefix>`; if another process already holds it, that process
-has our identity, and we are the later copy (DuplicateNodeError).
+TXT node id must match the key that answers.
+
+The instance name is `ns-<node id prefix>-<boot id>`: one per process, so
+two processes with one identity (a copied state directory) both appear and
+each sees the other's TXT with its own node id and another boot id; the
+later-started one says so and stops (DuplicateNodeError). A name per node id
+alone would instead make the copy's registration collide, which zeroconf
+only notices if the first answers the probe in time; under load it may not,
+and then neither ever sees the other.
 
 zeroconf's async register/update/unregister return an awaitable that
 finishes after the announcements: both awaits are needed.
@@ -30,7 +36,7 @@ from .records import OwnRecord
 logger = logging.getLogger(__name__)
 
 INSTANCE_PREFIX = "ns-"
-NODE_ID_PREFIX_CHARS = 32  # DNS labels stop at 63 bytes; 128 bits of id keep names unique
+NODE_ID_PREFIX_CHARS = 24  # DNS labels stop at 63 bytes: "ns-" + 24 + "-" + 16-char boot id
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,8 @@ class FoundService:
     arch_version: int
 
 
-def instance_name(node_id: str) -> str:
-    return f"{INSTANCE_PREFIX}{node_id[:NODE_ID_PREFIX_CHARS]}.{MDNS_SERVICE_TYPE}"
+def instance_name(node_id: str, boot_id: str) -> str:
+    return f"{INSTANCE_PREFIX}{node_id[:NODE_ID_PREFIX_CHARS]}-{boot_id}.{MDNS_SERVICE_TYPE}"
 
 
 def txt_properties(node_id: str, record: OwnRecord, advert: Advert) -> dict[str, str]:
@@ -87,7 +93,7 @@ class MdnsDiscovery:
         advert_provider: Callable[[], Advert],
         resolve_timeout_s: float,
         on_found: Callable[[FoundService], None],
-        on_gone: Callable[[str], None],
+        on_gone: Callable[[str, str], None],
         report_duplicate: Callable[[str], None],
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
     ) -> None:
@@ -103,7 +109,7 @@ class MdnsDiscovery:
         self._zeroconf: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
-        self._node_ids_by_name: dict[str, str] = {}
+        self._finds_by_name: dict[str, FoundService] = {}
 
     async def start(self) -> None:
         """Register our service (probing for a twin), then browse for others."""
@@ -113,6 +119,7 @@ class MdnsDiscovery:
         try:
             await (await self._zeroconf.async_register_service(self._info))
         except NonUniqueNameException:
+            # Same node id *and* boot id: only a copied process image could do that.
             await self._zeroconf.async_close()
             self._zeroconf = None
             raise DuplicateNodeError(duplicate_message(self._node_id, "on this network (its mDNS name is taken)")) from None
@@ -142,7 +149,8 @@ class MdnsDiscovery:
     def _service_info(self) -> AsyncServiceInfo:
         properties = txt_properties(self._node_id, self._own, self._advert_provider())
         return AsyncServiceInfo(
-            MDNS_SERVICE_TYPE, instance_name(self._node_id), port=self._own.port, properties=properties,
+            MDNS_SERVICE_TYPE, instance_name(self._node_id, self._own.boot_id), port=self._own.port,
+            properties=properties,
             addresses=[socket.inet_aton(interface.ipv4) for interface in self._interfaces],
         )
 
@@ -151,9 +159,9 @@ class MdnsDiscovery:
     ) -> None:
         # Called on the event loop by the browser; must not block, so work is spawned.
         if state_change is ServiceStateChange.Removed:
-            node_id = self._node_ids_by_name.pop(name, None)
-            if node_id is not None and node_id != self._node_id:
-                self._on_gone(node_id)
+            found = self._finds_by_name.pop(name, None)
+            if found is not None and found.node_id != self._node_id:
+                self._on_gone(found.node_id, found.boot_id)
         else:
             self._spawn(self._resolve(name))
 
@@ -167,7 +175,7 @@ class MdnsDiscovery:
         found = parse_found(info)
         if found is None or found.network != self._own.network or found.protocol_version != PROTOCOL_VERSION:
             return
-        self._node_ids_by_name[name] = found.node_id
+        self._finds_by_name[name] = found
         if found.node_id != self._node_id:
             self._on_found(found)
         elif found.boot_id != self._own.boot_id:

@@ -151,9 +151,10 @@ class PeerTable:
             logger.info("peer %s… is alive again", node_id[:12])
         return True
 
-    def record_goodbye(self, node_id: NodeId) -> None:
+    def record_goodbye(self, node_id: NodeId, boot_id: str | None = None) -> None:
+        """The peer left cleanly; `boot_id` (if given) must be the run we know, not an earlier one."""
         old = self._peers.get(node_id)
-        if old is not None:
+        if old is not None and boot_id in (None, old.boot_id):
             self._peers[node_id] = dataclasses.replace(old, said_goodbye=True, state=PeerState.OFFLINE)
             logger.info("peer %s… said goodbye", node_id[:12])
 

@@ -247,7 +247,8 @@ class PeerService:
         self.discovery = MdnsDiscovery(
             interfaces=self.interfaces, node_id=self.node_id, own_record=self.own_record,
             advert_provider=self._advert_provider, resolve_timeout_s=self.config.mdns_resolve_timeout_s,
-            on_found=on_found, on_gone=self.table.record_goodbye, report_duplicate=self.report_duplicate,
+            on_found=on_found, on_gone=lambda node_id, boot_id: self.table.record_goodbye(NodeId(node_id), boot_id),
+            report_duplicate=self.report_duplicate,
             spawn=self.spawn,
         )
         try:

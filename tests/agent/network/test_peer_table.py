@@ -79,3 +79,11 @@ def test_found_by_accumulates_without_repeats():
     table.add_found_by(NODE, "exchange")
     table.add_found_by(NODE, "mdns")
     assert table.get(NODE).found_by == ("mdns", "exchange")
+
+
+def test_goodbye_of_an_earlier_run_does_not_touch_the_restarted_peer():
+    table, _ = table_with_one_peer()
+    table.record_goodbye(NODE, boot_id="00" * 8)  # the mDNS name of a run before a restart expiring
+    assert table.get(NODE).state == PeerState.ALIVE
+    table.record_goodbye(NODE, boot_id=RECORD.boot_id)
+    assert table.get(NODE).state == PeerState.OFFLINE

@@ -107,6 +107,14 @@ class CastVote:
 
 
 @dataclass(frozen=True)
+class CastVotes:
+    """Many votes at once (a gossip round's worth): the same as casting each in turn,
+    in O(V log V) rather than O(V²) for V votes."""
+
+    votes: tuple[Vote, ...]
+
+
+@dataclass(frozen=True)
 class RollbackBacked:
     backer: NodeId
     stake: float  # the backer's stake, NEURO
@@ -171,6 +179,14 @@ def apply_cast_vote(state: GovernanceState, event: CastVote) -> GovernanceState:
     if not state.phase_started_s <= event.vote.at_s < state.phase_ends_s:
         return state  # outside the window: not counted
     return replace(state, votes=final_votes((*state.votes, event.vote)))
+
+
+def apply_cast_votes(state: GovernanceState, event: CastVotes) -> GovernanceState:
+    voting = state.phase in (GovernancePhase.VOTING, GovernancePhase.ROLLBACK_VOTING)
+    if not voting or state.phase_ends_s is None:
+        return state
+    counted = [v for v in event.votes if state.phase_started_s <= v.at_s < state.phase_ends_s]
+    return replace(state, votes=final_votes((*state.votes, *counted))) if counted else state
 
 
 def apply_rollback_backed(state: GovernanceState, event: RollbackBacked) -> GovernanceState:
@@ -252,11 +268,12 @@ def _close_phase(state: GovernanceState, total_stake: float) -> GovernanceState:
     raise ProtocolError(f"phase {state.phase.value} has no end to close")
 
 
-GovernanceEvent = Amendment | CastVote | RollbackBacked | GovernanceTick
+GovernanceEvent = Amendment | CastVote | CastVotes | RollbackBacked | GovernanceTick
 
 _APPLY = {
     Amendment: apply_amendment,
     CastVote: apply_cast_vote,
+    CastVotes: apply_cast_votes,
     RollbackBacked: apply_rollback_backed,
     GovernanceTick: apply_governance_tick,
 }

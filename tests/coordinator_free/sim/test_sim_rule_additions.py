@@ -132,3 +132,33 @@ def test_a_failed_audit_dissolves_a_live_quorum_and_nothing_else() -> None:
     assert dissolved.phase is QuorumPhase.DISSOLVED
     assert dissolved.dissolve_reason is DissolveReason.AUDIT_FAILED
     assert apply_event(dissolved, AuditFailed(at_s=60.0)) == dissolved
+
+
+def test_casting_votes_in_one_batch_equals_casting_them_one_by_one() -> None:
+    from coordinator_free.vocabulary import MergeCandidate, VocabProposal, Vote, VoteChoice
+    from coordinator_free.vocabulary_governance import (
+        CastVote,
+        CastVotes,
+        GovernanceDurations,
+        GovernanceTick,
+        apply_governance_event,
+        open_proposal,
+    )
+    from coordinator_free.types import ProposalId
+
+    proposal = VocabProposal(
+        ProposalId("p"), NodeId("n0000"), 100.0, 1, (MergeCandidate(b"t", b"h", 5000),)
+    )
+    durations = GovernanceDurations(discussion_s=10.0, voting_s=10.0, grace_s=10.0, rollback_vote_s=10.0)
+    state = open_proposal(proposal, at_s=0.0, durations=durations)
+    state = apply_governance_event(state, GovernanceTick(at_s=10.0, total_stake=100.0))
+    choices = list(VoteChoice)
+    votes = [
+        Vote(NodeId(f"n{i % 7:04d}"), choices[i % 3], float(i + 1), at_s=9.0 + (i % 5) * 0.9)
+        for i in range(30)
+    ]
+    one_by_one = state
+    for vote in votes:
+        one_by_one = apply_governance_event(one_by_one, CastVote(vote))
+    batched = apply_governance_event(state, CastVotes(tuple(votes)))
+    assert batched.votes == one_by_one.votes and batched.votes

@@ -27,6 +27,16 @@ def balanced_stages(
     held: Sequence[LayerRange], speeds_ms_per_layer: Sequence[float], layer_count: int
 ) -> tuple[LayerRange, ...] | None:
     """The run of layers each member executes, in order, or None if this order cannot cover [0, L)."""
+    cuts = balanced_cuts(held, speeds_ms_per_layer, layer_count)
+    if cuts is None:
+        return None
+    return tuple(LayerRange(cuts[i], cuts[i + 1]) for i in range(len(cuts) - 1))
+
+
+def balanced_cuts(
+    held: Sequence[LayerRange], speeds_ms_per_layer: Sequence[float], layer_count: int
+) -> list[int] | None:
+    """The cut points c₀ = 0 < c₁ < … < c_k = L of `balanced_stages`, or None."""
     count = len(held)
     if count == 0 or count > layer_count or held[0].start > 0 or held[-1].stop < layer_count:
         return None
@@ -46,9 +56,14 @@ def balanced_stages(
             return None
         cuts.append(min(max(target, earliest), latest[index]))
     cuts.append(layer_count)
-    return tuple(LayerRange(cuts[i], cuts[i + 1]) for i in range(count))
+    return cuts
 
 
 def bottleneck_ms(stages: Sequence[LayerRange], speeds_ms_per_layer: Sequence[float]) -> float:
     """The slowest stage's time per micro-batch: what limits the pipeline's throughput."""
     return max(len(stage) * speed for stage, speed in zip(stages, speeds_ms_per_layer, strict=True))
+
+
+def bottleneck_ms_of_cuts(cuts: Sequence[int], speeds_ms_per_layer: Sequence[float]) -> float:
+    """`bottleneck_ms` of the stages these cuts make, without making them."""
+    return max((cuts[i + 1] - cuts[i]) * speed for i, speed in enumerate(speeds_ms_per_layer))

@@ -34,8 +34,9 @@ the network size it stands for as `network_size`.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -43,7 +44,7 @@ import numpy as np
 from .constants import FORMATION_LATENCY_SCALE_MS, FORMATION_UNKNOWN_LATENCY_MS
 from .errors import ProtocolError
 from .network_view import LayerRange, NetworkView, NodeView
-from .pipeline_layout import balanced_stages, bottleneck_ms
+from .pipeline_layout import balanced_cuts, balanced_stages, bottleneck_ms, bottleneck_ms_of_cuts
 from .scale import min_quorum_size, quorum_session_s
 from .tiers import SLOWEST_PIPELINE_TIER, Tier, is_pipeline_tier
 from .types import NodeId, QuorumId
@@ -110,8 +111,17 @@ class _Pool:
     speeds_ms_per_layer: np.ndarray
     latency_factors: np.ndarray  # 1 + latency_ms / 100
 
+    held_ranges: dict[int, LayerRange] = field(default_factory=dict)  # built on first use
+
     def node_id(self, index: int) -> NodeId:
         return self.view.nodes[int(self.positions[index])].node_id
+
+    def held(self, index: int) -> LayerRange:
+        """Candidate `index`'s range, clipped to the model (one LayerRange per candidate)."""
+        held = self.held_ranges.get(index)
+        if held is None:
+            held = self.held_ranges[index] = LayerRange(int(self.starts[index]), int(self.stops[index]))
+        return held
 
 
 def form_quorum(
@@ -217,7 +227,9 @@ def _attempt(
     founder: NodeView, pool: _Pool, window: frozenset[int], minimum: int
 ) -> _Layout | FormationFailure:
     """Formation within one tier window: grow the block, then reach the min size."""
-    available = np.isin(pool.tiers, sorted(window))
+    available = np.zeros(pool.tiers.size, dtype=bool)
+    for tier in window:  # at most two tiers: cheaper than np.isin on a short array
+        available |= pool.tiers == tier
     order = _grow_block(founder, pool, available)
     if isinstance(order, FormationFailure):
         return order
@@ -268,10 +280,14 @@ def _add_member(founder: NodeView, pool: _Pool, available: np.ndarray, order: li
         if pick is None:
             return None
         available[pick] = False
-        tries = [order[:position] + [pick] + order[position:] for position in range(len(order) + 1)]
-        fitting = [(layout.rank[0], t) for t in tries if (layout := _layout(founder, pool, t))]
-        if fitting:
-            return min(fitting, key=lambda pair: pair[0])[1]  # first of the smallest bottleneck
+        best_order, best_ms = None, math.inf
+        for position in range(len(order) + 1):
+            trial = [*order[:position], pick, *order[position:]]
+            cost_ms = _bottleneck_ms(founder, pool, trial)
+            if cost_ms is not None and cost_ms < best_ms:  # first of the smallest bottleneck
+                best_order, best_ms = trial, cost_ms
+        if best_order is not None:
+            return best_order
 
 
 def _founder_range(founder: NodeView) -> LayerRange:
@@ -280,14 +296,23 @@ def _founder_range(founder: NodeView) -> LayerRange:
     return founder.layer_range
 
 
+def _held_and_speeds(founder: NodeView, pool: _Pool, order: Sequence[int]) -> tuple[list[LayerRange], list[float]]:
+    held = [_founder_range(founder) if i < 0 else pool.held(i) for i in order]
+    speeds = [founder.speed_ms_per_layer if i < 0 else float(pool.speeds_ms_per_layer[i]) for i in order]
+    return held, speeds
+
+
+def _bottleneck_ms(founder: NodeView, pool: _Pool, order: Sequence[int]) -> float | None:
+    """The slowest stage of this order's balanced cut, or None if it has no valid cut."""
+    held, speeds = _held_and_speeds(founder, pool, order)
+    cuts = balanced_cuts(held, speeds, pool.layer_count)
+    return None if cuts is None else bottleneck_ms_of_cuts(cuts, speeds)
+
+
 def _layout(
     founder: NodeView, pool: _Pool, order: Sequence[int], window: frozenset[int] = frozenset()
 ) -> _Layout | None:
-    held = [
-        _founder_range(founder) if i < 0 else LayerRange(int(pool.starts[i]), int(pool.stops[i]))
-        for i in order
-    ]
-    speeds = [founder.speed_ms_per_layer if i < 0 else float(pool.speeds_ms_per_layer[i]) for i in order]
+    held, speeds = _held_and_speeds(founder, pool, order)
     stages = balanced_stages(held, speeds, pool.layer_count)
     if stages is None:
         return None

@@ -14,6 +14,16 @@ from . import __version__
 from .config import AgentConfig, DataConfig, TrainingConfig, default_state_dir
 from .errors import AgentError
 from .logs import configure_logging
+from .network.cli_args import add_network_arguments, network_config_from_args
+from .network.cli_commands import (
+    add_doctor_arguments,
+    add_id_arguments,
+    add_peers_arguments,
+    run_doctor,
+    run_id,
+    run_peers,
+)
+from .network.hello import DuplicateNodeError
 from .model.arch import ARCHITECTURES
 from .progress import ProgressPrinter, tier_name
 
@@ -46,6 +56,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--validate-every", type=int, default=50, help="steps between validations (default: 50)")
     run.add_argument("--threads", type=int, default=None, help="compute threads (default: all cores)")
     run.add_argument("--headless", action="store_true", help="plain log lines for services and journals")
+    run.add_argument("--paused", action="store_true",
+                     help="start with contributing paused (online for peers; resume from the dashboard)")
+    add_network_arguments(run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="directory for the graphs and manifest")
     export.add_argument("--log-level", default="WARNING")
     export.add_argument("--log-format", default="plain", choices=("plain", "json"))
+    for name, help_text, add_arguments in NETWORK_COMMANDS:
+        command = sub.add_parser(name, help=help_text)
+        add_arguments(command)
+        command.add_argument("--log-level", default="WARNING")
+        command.add_argument("--log-format", default="plain", choices=("plain", "json"))
     return parser
 
 
@@ -83,8 +101,10 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         runtime=args.runtime,
         device=args.device,
         threads=getattr(args, "threads", None),
+        start_paused=getattr(args, "paused", False),
         training=training,
         data=DataConfig(data_dir=getattr(args, "data", None)),
+        network=network_config_from_args(args) if hasattr(args, "network_config_json") else None,
     )
 
 
@@ -92,20 +112,23 @@ async def _run_node(config: AgentConfig, printer: ProgressPrinter) -> None:
     from .node import Node
 
     loop = asyncio.get_running_loop()
-    async with Node(config, on_event=printer) as node:
-        def stop(signum: int) -> None:
-            if node.stopping:  # a second Ctrl-C: stop waiting for the step in flight
-                raise SystemExit(130)
-            printer._print(f"received {signal.Signals(signum).name}: finishing the current step and saving…")
-            node.request_stop()
+    node = Node(config, on_event=printer)
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop, signum)
-        try:
+    def stop(signum: int) -> None:
+        if node.stopping:  # a second Ctrl-C: stop waiting for the step in flight
+            raise SystemExit(130)
+        printer.say(f"received {signal.Signals(signum).name}: finishing the current step and saving…")
+        node.request_stop()
+
+    # Installed before the node starts, so a stop during start-up (benchmark, data) is clean too.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        async with node:
             await node.run()
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -133,8 +156,7 @@ def command_bench(args: argparse.Namespace) -> int:
         arch, cache=cache, runtimes=None if config.runtime == "auto" else [config.runtime], device=config.device,
         progress=lambda runtime, done, total: printer("bench-progress", {"runtime": runtime, "done": done, "total": total}),
     )
-    if printer._line_open:
-        print()
+    printer.end_line()
     if args.json:
         print(json.dumps(asdict(result), indent=1))
         return EXIT_OK
@@ -168,7 +190,16 @@ def command_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": command_run, "bench": command_bench, "export": command_export}
+NETWORK_COMMANDS = (
+    ("id", "print this node's id (creates the identity on first use)", add_id_arguments),
+    ("peers", "table of the peers the running agent knows", add_peers_arguments),
+    ("doctor", "check this machine can join the network, with a fix for each problem", add_doctor_arguments),
+)
+COMMANDS = {
+    "run": command_run, "bench": command_bench, "export": command_export,
+    "id": run_id, "peers": run_peers, "doctor": run_doctor,
+}
+EXIT_DUPLICATE_NODE = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(log_format=args.log_format, level=args.log_level)
     try:
         return COMMANDS[args.command](args)
+    except DuplicateNodeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DUPLICATE_NODE
     except AgentError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR

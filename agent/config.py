@@ -12,6 +12,8 @@ from pathlib import Path
 
 import platformdirs
 
+from .network.config import NetworkConfig
+
 APP_NAME = "neuroshard"
 STATE_DIR_ENV = "NEUROSHARD_STATE_DIR"
 
@@ -59,5 +61,7 @@ class AgentConfig:
     runtime: str = "auto"  # "onnx", "torch" or "auto" (chosen by the benchmark)
     device: str | None = None  # torch device ("cpu", "cuda:0"); None: CUDA when present
     threads: int | None = None  # compute threads; None: all cores
+    start_paused: bool = False  # start with contributing paused (resume from the dashboard or API)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    network: NetworkConfig | None = field(default_factory=NetworkConfig)  # None: no peers, no local API

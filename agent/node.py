@@ -1,87 +1,103 @@
 """The composition root: `async with Node(config) as node: await node.run()`.
 
-It owns every part of a running node: the benchmark result, the runtime, the
-data, the trainer and (as later issues add them) the peer service and local
-API. Training steps run in a worker thread so the event loop stays free for
-the network; stopping (Ctrl-C, SIGTERM, the dashboard) lets the step in flight
-finish, then saves a checkpoint before the node exits.
+It owns every part of a running node: identity, peer service (server,
+discovery, heartbeats, exchange), the local API, the benchmark result, the
+runtime, the data and the trainer. Networking comes up first, so peers and
+the dashboard see the node while it benchmarks. Training steps run in a
+worker thread so the event loop stays free for the network; stopping (Ctrl-C,
+SIGTERM, the dashboard) lets the step in flight finish, then saves a
+checkpoint before the node exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from .api.local import LocalApi
+from .api.schema import StatusResponse
 from .bench import BenchCache, BenchResult, run_benchmark
 from .checkpoint import CheckpointStore
 from .config import AgentConfig
 from .data.batches import Corpus
 from .data.shards import ShardStore, build_or_open, shard_dir
+from .identity import Identity, load_or_create_identity
 from .model.arch import get_architecture
 from .model.parameters import StageSpec
+from .network.messages import Advert
+from .network.service import PeerService
 from .runtime.select import create_runtime
+from .status import TrainingStatus, build_advert, build_status
+from .storage import write_atomic
 from .training.schedule import resolve_training
 from .training.solo import SoloTrainer, StepMetrics
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass
-class TrainingStatus:
-    """What the node is doing now, for progress lines, status and the dashboard."""
-
-    step: int = 0
-    max_steps: int | None = None
-    loss: float | None = None
-    validation_loss: float | None = None
-    tokens_per_s: float | None = None
-    last_checkpoint: Path | None = None
-    last_checkpoint_time_s: float | None = None  # time.time() of the last save
-    paused: bool = False
+PORTS_FILE_NAME = "ports.json"  # <state>/ports.json: where this running node listens
 
 
 class Node:
-    """One NeuroShard node; alone for now, so it trains in SOLO mode."""
+    """One NeuroShard node. Alone on the network it trains the whole model (SOLO)."""
 
     def __init__(self, config: AgentConfig, *, on_event: EventCallback = lambda kind, data: None) -> None:
         self.config = config
         self.arch = get_architecture(config.arch_name)
         self.training = resolve_training(config.training, self.arch)
         self.on_event = on_event
-        self.status = TrainingStatus(max_steps=config.training.max_steps)
+        self.status = TrainingStatus(max_steps=config.training.max_steps, paused=config.start_paused)
         self.bench: BenchResult | None = None
         self.trainer: SoloTrainer | None = None
+        self.identity: Identity | None = None
+        self.peers: PeerService | None = None
+        self.api: LocalApi | None = None
+        self._stack = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._running = asyncio.Event()
-        self._running.set()
+        if not config.start_paused:
+            self._running.set()
         self._saved_step = -1  # step of the last checkpoint written by this process
-        self.started_at_s = time.time()
+        self.started_at_s = time.monotonic()
 
     async def __aenter__(self) -> Node:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.bench = await asyncio.to_thread(self._benchmark)
-        self.trainer = await asyncio.to_thread(self._make_trainer)
-        resumed = await asyncio.to_thread(self.trainer.resume)
+        try:
+            await self._start_network()
+            self.bench = await asyncio.to_thread(self._benchmark)
+            self.trainer = await asyncio.to_thread(self._make_trainer)
+            resumed = await asyncio.to_thread(self.trainer.resume)
+        except BaseException:
+            await self._stack.aclose()
+            raise
         self.status.step = self.trainer.step
         if resumed is not None:
             self._saved_step = self.trainer.step
         self.on_event("ready", {"bench": self.bench, "resumed_from": resumed, "step": self.trainer.step,
-                                "training": self.training, "arch": self.arch})
+                                "training": self.training, "arch": self.arch, "node_id": self.node_id,
+                                "local_api": self.api.url if self.api else None})
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self.trainer is not None:
-            try:
-                await self._checkpoint()
-            finally:
-                self.trainer.runtime.close()
+        try:
+            if self.trainer is not None:
+                try:
+                    await self._checkpoint()
+                finally:
+                    self.trainer.runtime.close()
+        finally:
+            (self.config.state_dir / PORTS_FILE_NAME).unlink(missing_ok=True)
+            await self._stack.aclose()
+
+    @property
+    def node_id(self) -> str | None:
+        return self.identity.node_id if self.identity else None
 
     # ------------------------------------------------------------ control
     def request_stop(self) -> None:
@@ -89,24 +105,33 @@ class Node:
         self._stop.set()
         self._running.set()
 
-    def pause(self) -> None:
-        self.status.paused = True
-        self._running.clear()
-
-    def resume(self) -> None:
-        self.status.paused = False
-        self._running.set()
+    def set_paused(self, paused: bool) -> bool:
+        """Pause or resume contributing; the step in flight finishes first. Returns the new state."""
+        self.status.paused = paused
+        if paused:
+            self._running.clear()
+        else:
+            self._running.set()
+        self.on_event("paused" if paused else "resumed", {"step": self.status.step})
+        return paused
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def advert(self) -> Advert:
+        return build_advert(self)
+
+    def status_response(self) -> StatusResponse:
+        return build_status(self)
+
     # ------------------------------------------------------------ main loop
     async def run(self) -> None:
         """Train until max_steps or a stop request (one documented loop per entry point)."""
-        assert self.trainer is not None, "use `async with Node(...)` before run()"
+        if self.trainer is None:
+            raise RuntimeError("use `async with Node(...)` before run()")
         config = self.config.training
-        if self.trainer.step == 0:  # the starting point of the curve: about ln(vocab) for random weights
+        if self.trainer.step == 0 and not self._stop.is_set():  # the starting point of the curve: about ln(vocab) for random weights
             await self._validate()
         while not self._stop.is_set():
             if config.max_steps is not None and self.trainer.step >= config.max_steps:
@@ -144,7 +169,23 @@ class Node:
         self.status.last_checkpoint_time_s = time.time()
         self.on_event("checkpoint", {"path": path, "step": self.trainer.step})
 
-    # ------------------------------------------------------------ setup (worker thread)
+    # ------------------------------------------------------------ setup
+    async def _start_network(self) -> None:
+        network = self.config.network
+        if network is None:
+            return
+        self.identity = await asyncio.to_thread(load_or_create_identity, self.config.state_dir)
+        self.peers = await self._stack.enter_async_context(PeerService(network, self.identity, self.advert))
+        self.api = await self._stack.enter_async_context(LocalApi(
+            network, self.config.state_dir, status_provider=self.status_response,
+            peers_provider=self.peers.peer_views, control=self.set_paused,
+        ))
+        ports = {"node_id": self.identity.node_id, "peer_port": self.peers.port, "local_api_port": self.api.port,
+                 "local_api_url": self.api.url, "pid": os.getpid()}
+        write_atomic(self.config.state_dir / PORTS_FILE_NAME, json.dumps(ports).encode())
+        self.on_event("network", {"node_id": self.identity.node_id, "peer_port": self.peers.port,
+                                  "local_api": self.api.url})
+
     def _benchmark(self) -> BenchResult:
         runtimes = None if self.config.runtime == "auto" else [self.config.runtime]
         return run_benchmark(

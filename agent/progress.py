@@ -41,10 +41,14 @@ class ProgressPrinter:
         if handler is not None:
             handler(data)
 
-    def _print(self, text: str) -> None:
+    def end_line(self) -> None:
+        """Finish a line rewritten in place, so the next output starts on its own line."""
         if self._line_open:
             self.stream.write("\n")
             self._line_open = False
+
+    def say(self, text: str) -> None:
+        self.end_line()
         self.stream.write(text + "\n")
         self.stream.flush()
 
@@ -55,17 +59,27 @@ class ProgressPrinter:
             self._line_open = True
 
     def _on_data(self, data: dict[str, Any]) -> None:
-        self._print(f"data: {data['message']}")
+        self.say(f"data: {data['message']}")
+
+    def _on_network(self, data: dict[str, Any]) -> None:
+        self.say(f"node {data['node_id'][:16]}… listening for peers on port {data['peer_port']}; "
+                    f"local API {data['local_api']}")
+
+    def _on_paused(self, data: dict[str, Any]) -> None:
+        self.say(f"paused at step {data['step']} (still online)")
+
+    def _on_resumed(self, data: dict[str, Any]) -> None:
+        self.say(f"resumed at step {data['step']}")
 
     def _on_ready(self, data: dict[str, Any]) -> None:
         bench, arch, training = data["bench"], data["arch"], data["training"]
-        self._print(
+        self.say(
             f"node ready: {arch.name} v{arch.arch_version} ({arch.layer_count} layers, hidden "
             f"{arch.hidden_size}); runtime {bench.runtime} on {bench.device}, {bench.ms_per_layer:.1f} ms/layer, "
             f"tier {tier_name(bench.tier)}; batch {training.batch_sequences}x{training.sequence_tokens} tokens"
         )
         if data["resumed_from"] is not None:
-            self._print(f"resuming at step {data['step']} from {data['resumed_from']}")
+            self.say(f"resuming at step {data['step']} from {data['resumed_from']}")
         self._started = time.monotonic()
         self._first_step = data["step"]
 
@@ -87,7 +101,7 @@ class ProgressPrinter:
             self.stream.flush()
             self._line_open = True
         elif metrics.step % self.log_every_steps == 0 or metrics.step == status.max_steps:
-            self._print(line)
+            self.say(line)
 
     def _eta(self, step: int, max_steps: int | None) -> float | None:
         if not max_steps or self._first_step is None or step <= self._first_step:
@@ -96,10 +110,10 @@ class ProgressPrinter:
         return per_step * (max_steps - step)
 
     def _on_validation(self, data: dict[str, Any]) -> None:
-        self._print(f"step {data['step']}: validation loss {data['validation_loss']:.4f}")
+        self.say(f"step {data['step']}: validation loss {data['validation_loss']:.4f}")
 
     def _on_checkpoint(self, data: dict[str, Any]) -> None:
-        self._print(f"checkpoint saved at step {data['step']}: {data['path']}")
+        self.say(f"checkpoint saved at step {data['step']}: {data['path']}")
 
     def _on_stopped(self, data: dict[str, Any]) -> None:
-        self._print(f"stopped at step {data['step']}")
+        self.say(f"stopped at step {data['step']}")

@@ -31,10 +31,12 @@ def test_edge_agent_with_onnx_runtime_never_imports_torch(tmp_path) -> None:
 import asyncio
 from pathlib import Path
 from agent.config import AgentConfig, TrainingConfig
+from agent.network.config import NetworkConfig
 from agent.node import Node
 async def main():
     config = AgentConfig(state_dir=Path({str(tmp_path)!r}), arch_name="tiny", runtime="onnx",
-                         training=TrainingConfig(max_steps=2, validate_every_steps=1000))
+                         training=TrainingConfig(max_steps=2, validate_every_steps=1000),
+                         network=NetworkConfig(host="127.0.0.1", port=0, local_api_port=0, mdns_enabled=False))
     async with Node(config) as node:
         await node.run()
 asyncio.run(main())

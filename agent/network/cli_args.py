@@ -1,7 +1,7 @@
 """argparse flags of the networking parts, and the NetworkConfig they build.
 
 The lead's `neuroshard run` calls `add_network_arguments(parser)` and
-`network_config_from_args(args)`; `peer_daemon` uses the same two. Order of
+`network_config_from_args(args)`. Order of
 precedence: NetworkConfig defaults < --network-config-json < explicit flags.
 """
 

@@ -148,9 +148,12 @@ class MdnsDiscovery:
 
     def _service_info(self) -> AsyncServiceInfo:
         properties = txt_properties(self._node_id, self._own, self._advert_provider())
+        name = instance_name(self._node_id, self._own.boot_id)
         return AsyncServiceInfo(
-            MDNS_SERVICE_TYPE, instance_name(self._node_id, self._own.boot_id), port=self._own.port,
+            MDNS_SERVICE_TYPE, name, port=self._own.port,
             properties=properties,
+            # Explicit: register fills a missing server in, but update asserts it is there.
+            server=name.removesuffix("." + MDNS_SERVICE_TYPE) + ".local.",
             addresses=[socket.inet_aton(interface.ipv4) for interface in self._interfaces],
         )
 

@@ -267,7 +267,10 @@ class PeerService:
         while True:
             await asyncio.sleep(self.config.heartbeat_interval_s)
             if self.discovery is not None:
-                await self.discovery.refresh()
+                try:
+                    await self.discovery.refresh()
+                except Exception:  # a failed re-announce must not take the node down
+                    logger.exception("mDNS re-announce failed; peers keep the previous TXT until the next try")
 
     async def _watch_fatal(self) -> None:
         assert self._fatal is not None  # set before this task starts

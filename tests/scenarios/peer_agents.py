@@ -1,8 +1,10 @@
-"""Real agent processes for multi-node scenarios (agent.network.peer_daemon until Node exists).
+"""Real agent processes for multi-node scenarios: `neuroshard run`, exactly as people start it.
 
 `launcher` starts agents in tmp_path (optionally inside a network namespace),
 waits for their ports.json, asks their local API, and kills every one of
-them at teardown, whatever the test did.
+them at teardown, whatever the test did. Agents run the tiny architecture on
+ONNX Runtime over a small text corpus and start paused, so their networking
+is tested without three trainers fighting over two cores.
 """
 
 from __future__ import annotations
@@ -146,7 +148,9 @@ class AgentLauncher:
         state_dir.mkdir(parents=True)
         if identity_from is not None:  # a copied state directory
             shutil.copy2(identity_from.state_dir / "identity.key", state_dir / "identity.key")
-        command = [sys.executable, "-m", "agent.network.peer_daemon", "--state-dir", str(state_dir),
+        command = [sys.executable, "-m", "agent.cli", "run", "--state-dir", str(state_dir),
+                   "--arch", "tiny", "--runtime", "onnx", "--paused", "--headless", "--log-level", "INFO",
+                   "--data", str(self._corpus()), "--host", "127.0.0.1", "--port", "0", "--local-api-port", "0",
                    "--config-json", json.dumps(FAST_TIMINGS | (timings or {})), *arguments]
         if interface is not None:
             command += ["--interface", interface]
@@ -160,6 +164,14 @@ class AgentLauncher:
         if wait:
             agent.wait_ready()
         return agent
+
+    def _corpus(self) -> Path:
+        """A small shared text corpus: cutting the standard library per agent would cost seconds each."""
+        corpus = self._root / "corpus"
+        if not corpus.exists():
+            corpus.mkdir()
+            (corpus / "text.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 400)
+        return corpus
 
     def close(self) -> None:
         for agent in self.agents:

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 NEUROSHARD = [sys.executable, "-m", "agent.cli"]
+# Alone and out of everyone's way: any free ports, no mDNS, a network name of its own.
+ISOLATED = ["--host", "127.0.0.1", "--port", "0", "--local-api-port", "0", "--no-mdns", "--network", "solo-test"]
 VALIDATION = re.compile(r"step (\d+): validation loss ([0-9.]+)")
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout_s: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(NEUROSHARD + args, env=env, capture_output=True, text=True, timeout=timeout_s)
+    return subprocess.run(NEUROSHARD + args + ISOLATED, env=env, capture_output=True, text=True, timeout=timeout_s)
 
 
 def validation_losses(output: str) -> dict[int, float]:
@@ -43,7 +45,7 @@ def test_tiny_validation_loss_falls_below_3_in_300_steps(runtime: str, cli_env: 
 
 def start_run(env: dict[str, str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        NEUROSHARD + ["run", "--arch", "tiny", "--runtime", "torch", "--headless", *extra],
+        NEUROSHARD + ["run", "--arch", "tiny", "--runtime", "torch", "--headless", *extra, *ISOLATED],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

@@ -1,0 +1,80 @@
+"""What the node tells peers (its advert) and people (the local API's status)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from coordinator_free.constants import PROTOCOL_VERSION, TIER_NAMES
+
+from . import __version__
+from .api.schema import NodeStatus, StatusResponse
+from .network.messages import Advert
+
+if TYPE_CHECKING:
+    from .node import Node
+
+
+@dataclass
+class TrainingStatus:
+    """What the node is doing now, for progress lines, status and the dashboard."""
+
+    step: int = 0  # training steps completed
+    max_steps: int | None = None  # where `run` stops; None: until stopped
+    loss: float | None = None  # last training loss, nats
+    validation_loss: float | None = None  # last validation loss, nats
+    tokens_per_s: float | None = None  # throughput of the last step
+    last_checkpoint: Path | None = None
+    last_checkpoint_time_s: float | None = None  # time.time() of the last save
+    paused: bool = False  # contributing paused by the owner
+
+
+def tier_name(tier: int | None) -> str | None:
+    return None if tier is None else TIER_NAMES[tier - 1]
+
+
+def build_advert(node: Node) -> Advert:
+    """Alone, the node holds every layer (embedding and head ride with them)."""
+    training = not node.status.paused and node.trainer is not None
+    return Advert(
+        arch_name=node.arch.name,
+        arch_version=node.arch.arch_version,
+        vocab_version=node.arch.vocab_version,
+        tier=tier_name(node.bench.tier) if node.bench else None,
+        layer_start=0 if node.trainer else None,
+        layer_stop=node.arch.layer_count if node.trainer else None,
+        quorum_id=None,
+        queue_depth=0,
+        free_capacity_fraction=0.0 if training else 1.0,
+        step=node.status.step,
+    )
+
+
+def build_status(node: Node) -> StatusResponse:
+    bench = node.bench
+    holds = node.trainer is not None
+    network = node.config.network
+    status = NodeStatus(
+        node_id=node.node_id or "",
+        agent_version=__version__,
+        protocol_version=PROTOCOL_VERSION,
+        arch_name=node.arch.name,
+        arch_version=node.arch.arch_version,
+        vocab_version=node.arch.vocab_version,
+        network=network.network_name if network else "",
+        peer_port=node.peers.port if node.peers else 0,
+        uptime_s=time.monotonic() - node.started_at_s,
+        paused=node.status.paused,
+        mode="solo" if holds else "idle",
+        tier=tier_name(bench.tier) if bench else None,
+        compute_speed_ms=bench.ms_per_layer if bench else None,
+        runtime=bench.runtime if bench else None,
+        layer_start=0 if holds else None,
+        layer_stop=node.arch.layer_count if holds else None,
+        step=node.status.step,
+        loss=node.status.loss,
+        tokens_per_s=node.status.tokens_per_s,
+    )
+    return StatusResponse(node=status, peer_counts=node.peers.peer_counts() if node.peers else {})

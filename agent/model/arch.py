@@ -51,10 +51,11 @@ GENESIS = Architecture(
 )
 
 # Small enough to train to a visible loss drop in seconds on two cores: tests and demos.
+# Three layers: the fewest that make a three-stage pipeline (initiator, processor, finisher).
 TINY = Architecture(
     name="tiny",
     arch_version=1,
-    layer_count=2,
+    layer_count=3,
     hidden_size=64,
     head_count=4,
     mlp_size=256,

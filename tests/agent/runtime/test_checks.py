@@ -39,7 +39,7 @@ def test_forward_refuses_wrong_inputs(backend_class: type, spec: StageSpec, inpu
 
 
 def test_backward_takes_targets_on_the_head_and_gradients_elsewhere(backend_class: type) -> None:
-    head, first = backend_class(StageSpec(TINY, 1, 2)), backend_class(StageSpec(TINY, 0, 1))
+    head, first = backend_class(StageSpec(TINY, TINY.layer_count - 1, TINY.layer_count)), backend_class(StageSpec(TINY, 0, 1))
     hidden, tokens = np.zeros((2, 5, H), np.float32), np.zeros((2, 5), np.int64)
     with pytest.raises(ShapeError, match="targets"):
         head.backward(hidden, grad_outputs=hidden)
@@ -58,7 +58,7 @@ def test_stepping_without_gradients_is_an_error(backend_class: type) -> None:
 
 
 def test_load_refuses_wrong_parameters_and_half_an_optimizer_state(backend_class: type) -> None:
-    runtime = backend_class(StageSpec(TINY, 1, 2))
+    runtime = backend_class(StageSpec(TINY, TINY.layer_count - 1, TINY.layer_count))
     state = runtime.state()
     wrong = dict(state.parameters)
     wrong["head.lm_head.weight"] = wrong["head.lm_head.weight"][:-1]

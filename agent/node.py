@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aiohttp import web
+
 from .api.local import LocalApi
 from .api.schema import StatusResponse
 from .bench import BenchCache, BenchResult, run_benchmark
@@ -169,13 +171,24 @@ class Node:
         self.status.last_checkpoint_time_s = time.time()
         self.on_event("checkpoint", {"path": path, "step": self.trainer.step})
 
+    def peer_routes(self) -> list[web.RouteDef]:
+        """Extra signed /v1/ endpoints of this node's components (pipeline, cohort sync, ...).
+
+        Each component that serves peers contributes its routes here; they are
+        fixed when the peer server starts, and their handlers reach the node
+        through the component, so a route may answer "not ready" until setup ends.
+        """
+        return []
+
     # ------------------------------------------------------------ setup
     async def _start_network(self) -> None:
         network = self.config.network
         if network is None:
             return
         self.identity = await asyncio.to_thread(load_or_create_identity, self.config.state_dir)
-        self.peers = await self._stack.enter_async_context(PeerService(network, self.identity, self.advert))
+        self.peers = await self._stack.enter_async_context(
+            PeerService(network, self.identity, self.advert, extra_routes=self.peer_routes())
+        )
         self.api = await self._stack.enter_async_context(LocalApi(
             network, self.config.state_dir, status_provider=self.status_response,
             peers_provider=self.peers.peer_views, control=self.set_paused,

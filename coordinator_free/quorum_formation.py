@@ -46,7 +46,7 @@ from .errors import ProtocolError
 from .network_view import LayerRange, NetworkView, NodeView
 from .pipeline_layout import balanced_cuts, balanced_stages, bottleneck_ms, bottleneck_ms_of_cuts
 from .scale import min_quorum_size, quorum_session_s
-from .tiers import SLOWEST_PIPELINE_TIER, Tier, is_pipeline_tier
+from .tiers import SLOWEST_PIPELINE_TIER, Tier, is_pipeline_tier, tier_by_number
 from .types import NodeId, QuorumId
 
 
@@ -110,7 +110,7 @@ class _Pool:
     tiers: np.ndarray
     speeds_ms_per_layer: np.ndarray
     latency_factors: np.ndarray  # 1 + latency_ms / 100
-
+    held_scores: np.ndarray  # layers held / latency factor: the score of an extra member
     held_ranges: dict[int, LayerRange] = field(default_factory=dict)  # built on first use
 
     def node_id(self, index: int) -> NodeId:
@@ -197,15 +197,18 @@ def _candidate_pool(
         if position is not None:
             latencies[position] = measured_ms
     positions = np.flatnonzero(mask)
+    starts, stops = columns.starts[positions], columns.stops[positions]
+    latency_factors = 1.0 + latencies[positions] / FORMATION_LATENCY_SCALE_MS
     return _Pool(
         view=view,
         layer_count=view.layer_count,
         positions=positions,
-        starts=columns.starts[positions],
-        stops=columns.stops[positions],
+        starts=starts,
+        stops=stops,
         tiers=columns.tiers[positions],
         speeds_ms_per_layer=columns.speeds_ms_per_layer[positions],
-        latency_factors=1.0 + latencies[positions] / FORMATION_LATENCY_SCALE_MS,
+        latency_factors=latency_factors,
+        held_scores=(stops - starts) / latency_factors,
     )
 
 
@@ -217,10 +220,13 @@ class _Layout:
 
 def _best_index(pool: _Pool, scores: np.ndarray) -> int | None:
     """Highest positive score, smallest node id among equals."""
-    if scores.size == 0 or scores.max() <= 0.0:
+    if scores.size == 0:
         return None
-    tied = np.flatnonzero(scores == scores.max())
-    return int(min(tied, key=pool.node_id))
+    best = scores.max()
+    if best <= 0.0:
+        return None
+    tied = np.flatnonzero(scores == best)
+    return int(tied[0]) if tied.size == 1 else int(min(tied, key=pool.node_id))
 
 
 def _attempt(
@@ -276,7 +282,7 @@ def _grow_block(founder: NodeView, pool: _Pool, available: np.ndarray) -> list[i
 def _add_member(founder: NodeView, pool: _Pool, available: np.ndarray, order: list[int]) -> list[int] | None:
     """The order with one more member where a valid stage cut exists, or None."""
     while True:
-        pick = _best_index(pool, np.where(available, pool.stops - pool.starts, 0) / pool.latency_factors)
+        pick = _best_index(pool, np.where(available, pool.held_scores, 0.0))
         if pick is None:
             return None
         available[pick] = False
@@ -320,7 +326,7 @@ def _layout(
         QuorumMember(
             node_id=founder.node_id if i < 0 else pool.node_id(i),
             stage=stage,
-            tier=founder.tier if i < 0 else Tier(int(pool.tiers[i])),
+            tier=founder.tier if i < 0 else tier_by_number(int(pool.tiers[i])),
             speed_ms_per_layer=speed,
         )
         for i, stage, speed in zip(order, stages, speeds, strict=True)

@@ -94,14 +94,8 @@ class CheckpointStore:
         tensors = dict(state.parameters)
         tensors.update({FIRST_MOMENT_PREFIX + k: v for k, v in state.first_moments.items()})
         tensors.update({SECOND_MOMENT_PREFIX + k: v for k, v in state.second_moments.items()})
-        arch = self.spec.arch
         metadata = {
-            "format_version": FORMAT_VERSION,
-            "arch_name": arch.name,
-            "arch_version": str(arch.arch_version),
-            "vocab_version": str(arch.vocab_version),
-            "layer_start": str(self.spec.layer_start),
-            "layer_end": str(self.spec.layer_end),
+            **self._identity(),
             "step": str(step),
             "optimizer_step": str(state.optimizer_step),
             "extra": json.dumps(extra or {}, sort_keys=True),
@@ -138,9 +132,10 @@ class CheckpointStore:
         paths = self.paths()
         return self.load(paths[-1]) if paths else None
 
-    def _check_identity(self, metadata: dict, path: Path) -> None:
+    def _identity(self) -> dict[str, str]:
+        """The metadata that says which model and layers a file belongs to."""
         arch = self.spec.arch
-        expected = {
+        return {
             "format_version": FORMAT_VERSION,
             "arch_name": arch.name,
             "arch_version": str(arch.arch_version),
@@ -148,7 +143,9 @@ class CheckpointStore:
             "layer_start": str(self.spec.layer_start),
             "layer_end": str(self.spec.layer_end),
         }
-        wrong = {k: (metadata.get(k), v) for k, v in expected.items() if metadata.get(k) != v}
+
+    def _check_identity(self, metadata: dict, path: Path) -> None:
+        wrong = {k: (metadata.get(k), v) for k, v in self._identity().items() if metadata.get(k) != v}
         if wrong:
             details = ", ".join(f"{k} is {got!r}, expected {want!r}" for k, (got, want) in wrong.items())
             raise CheckpointError(f"checkpoint {path} is for another model: {details}")

@@ -1,0 +1,111 @@
+"""Per-step decisions of free nodes: found quorums, pick modes, report slow members.
+
+- Formation: every free, admitted pipeline-tier holder whose retry time has
+  come tries `form_quorum` as founder, in a random order drawn each step (no
+  node id is favoured). A founder that fails waits `formation_retry_s`.
+  Alone in the network nobody forms a quorum (DESIGN §7: alone → SOLO).
+- Modes: `modes.select_mode` for every node whose situation changed (joined,
+  left or lost a quorum, lost admission) and for every free node once per
+  `mode_recheck_s` (a would-be founder: every formation retry). Quorum
+  members decide with `quorum_available=True`: that decision reads only
+  whether n = 1 and whether the node is T5 — the same for every member (a
+  member is never T5, and a quorum means n >= 2) — so one call per step
+  decides all of the step's new members. Free nodes decide with False
+  (their formation attempt just failed, and open seats are filled by the
+  quorums' own replacement searches). Free deciders decide one
+  after another, each from a view that shows the choices before it, while
+  the view is the whole network; beyond that in chunks of 64 per sampled
+  view: mode selection's documented weakness (all who decide at one moment
+  see the same need) then costs at most one chunk of surplus.
+  An unadmitted node is not a member; it is IDLE without asking the rule.
+- Slow members: a LatencySample for each member whose real per-layer time
+  exceeds the lifecycle's bound (2 × its tier's average benchmark). A
+  sample under the bound changes nothing in the rule (it clears a slow
+  clock that was never started), so those are not sent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from coordinator_free.modes import select_mode
+from coordinator_free.network_view import Mode
+
+from .quorum_life import sample_latencies, try_found
+from .quorums import LIFECYCLE
+from .views import mode_view
+
+if TYPE_CHECKING:
+    from .world import World
+
+_CHUNK = 64
+
+
+def formation_pass(world: World) -> None:
+    if world.network_size < 2:
+        return
+    table, now_s = world.table, world.now_s
+    founders = [row for row in world.pools.members() if table.retry_s[row] <= now_s]
+    for index in world.rng.permutation(len(founders)):
+        row = founders[int(index)]
+        if row in world.pools and not try_found(world, row):
+            table.retry_s[row] = now_s + world.scenario.views.formation_retry_s
+            world.mode_dirty.add(row)
+
+
+def mode_pass(world: World) -> None:
+    table, count, now_s = world.table, world.table.count, world.now_s
+    due = np.flatnonzero(table.online[:count] & (table.quorum[:count] < 0) & (table.retry_s[:count] <= now_s))
+    deciders = sorted(world.mode_dirty.union(int(row) for row in due))
+    world.mode_dirty.clear()
+    deciders = [row for row in deciders if table.online[row]]
+    for row in deciders:
+        if not table.admitted[row]:
+            table.set_mode(row, Mode.IDLE, now_s)
+    members = [row for row in deciders if table.admitted[row] and table.quorum[row] >= 0]
+    free = [row for row in deciders if table.admitted[row] and table.quorum[row] < 0]
+    _decide_members(world, members)
+    chunk = 1 if world.network_size <= world.scenario.views.sample_size else _CHUNK
+    for start in range(0, len(free), chunk):
+        _decide(world, free[start : start + chunk], quorum_available=False)
+    views = world.scenario.views
+    for row in free:
+        wait_s = views.formation_retry_s if row in world.pools else views.mode_recheck_s
+        table.retry_s[row] = max(table.retry_s[row], now_s + wait_s)
+
+
+def _decide_members(world: World, rows: list[int]) -> None:
+    """One rule call decides every quorum member of the step (see the module docstring)."""
+    if not rows:
+        return
+    table = world.table
+    decision = select_mode(table.view(rows[0]), mode_view(world, rows[:1]), quorum_available=True)
+    for row in rows:
+        table.set_mode(row, decision.mode, world.now_s)
+    world.tallies.mode_decisions += 1
+
+
+def _decide(world: World, rows: list[int], *, quorum_available: bool) -> None:
+    if not rows:
+        return
+    table = world.table
+    view = mode_view(world, rows)
+    for row in rows:
+        decision = select_mode(table.view(row), view, quorum_available=quorum_available)
+        table.set_mode(row, decision.mode, world.now_s)
+        world.tallies.mode_decisions += 1
+
+
+def latency_pass(world: World) -> None:
+    table, count = world.table, world.table.count
+    online = table.online[:count]
+    tiers = table.tier[:count].astype(np.int64)
+    sums = np.bincount(tiers[online], weights=table.speed_ms[:count][online], minlength=6)
+    counts = np.bincount(tiers[online], minlength=6)
+    average = np.divide(sums, counts, out=np.ones(6), where=counts > 0)
+    over = online & (table.quorum[:count] >= 0) & (table.actual_ms[:count] > LIFECYCLE.slow_latency_factor * average[tiers])
+    rows = [int(row) for row in np.flatnonzero(over)]
+    if rows:
+        sample_latencies(world, rows, {tier: float(average[tier]) for tier in range(1, 6)})

@@ -30,6 +30,8 @@ from .config import AgentConfig
 from .data.batches import Corpus
 from .data.shards import ShardStore, build_or_open, shard_dir
 from .identity import Identity, load_or_create_identity
+from .log_buffer import LogBuffer
+from .metrics import MetricsHistory, fan_out
 from .model.arch import get_architecture
 from .model.parameters import StageSpec
 from .network.messages import Advert
@@ -53,7 +55,9 @@ class Node:
         self.config = config
         self.arch = get_architecture(config.arch_name)
         self.training = resolve_training(config.training, self.arch)
-        self.on_event = on_event
+        self.metrics = MetricsHistory()  # loss/throughput history for the dashboard (GET /v1/metrics)
+        self.log_buffer = LogBuffer()  # recent log lines and events (GET /v1/logs)
+        self.on_event = fan_out(on_event, self.metrics.on_event, self.log_buffer.on_event)
         self.status = TrainingStatus(max_steps=config.training.max_steps, paused=config.start_paused)
         self.bench: BenchResult | None = None
         self.trainer: SoloTrainer | None = None
@@ -70,6 +74,7 @@ class Node:
 
     async def __aenter__(self) -> Node:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self._stack.callback(self.log_buffer.attach(logging.getLogger()))
         try:
             await self._start_network()
             self.bench = await asyncio.to_thread(self._benchmark)
@@ -192,6 +197,7 @@ class Node:
         self.api = await self._stack.enter_async_context(LocalApi(
             network, self.config.state_dir, status_provider=self.status_response,
             peers_provider=self.peers.peer_views, control=self.set_paused,
+            metrics_provider=self.metrics.response, logs_provider=self.log_buffer.response,
         ))
         ports = {"node_id": self.identity.node_id, "peer_port": self.peers.port, "local_api_port": self.api.port,
                  "local_api_url": self.api.url, "pid": os.getpid()}

@@ -34,6 +34,8 @@ from .schema import (
     LOCAL_API_FILE_NAME,
     TOKEN_FILE_NAME,
     ControlResponse,
+    LogsResponse,
+    MetricsResponse,
     PeersResponse,
     PeerView,
     StatusResponse,
@@ -47,6 +49,9 @@ CONTROL_BODY_LIMIT_BYTES = 4096  # control requests carry no body worth the name
 
 StatusProvider = Callable[[], StatusResponse]
 PeersProvider = Callable[[], list[PeerView]]
+# since_seq -> what is newer than it (-1: everything kept)
+MetricsProvider = Callable[[int], MetricsResponse]
+LogsProvider = Callable[[int], LogsResponse]
 # pause(True) / pause(False); returns whether training is paused afterwards
 PauseControl = Callable[[bool], bool | Awaitable[bool]]
 
@@ -94,12 +99,16 @@ class LocalApi:
         status_provider: StatusProvider,
         peers_provider: PeersProvider,
         control: PauseControl | None = None,
+        metrics_provider: MetricsProvider | None = None,
+        logs_provider: LogsProvider | None = None,
     ) -> None:
         self._config = config
         self._state_dir = state_dir
         self._status_provider = status_provider
         self._peers_provider = peers_provider
         self._control = control
+        self._metrics_provider = metrics_provider
+        self._logs_provider = logs_provider
         self.token = load_or_create_token(state_dir)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -114,6 +123,8 @@ class LocalApi:
         app[TOKEN_KEY] = self.token
         app.router.add_get("/v1/status", self._status)
         app.router.add_get("/v1/peers", self._peers)
+        app.router.add_get("/v1/metrics", self._metrics)
+        app.router.add_get("/v1/logs", self._logs)
         app.router.add_post("/v1/control/pause", self._pause)
         app.router.add_post("/v1/control/resume", self._resume)
         return app
@@ -150,6 +161,16 @@ class LocalApi:
     async def _peers(self, request: web.Request) -> web.Response:
         return web.json_response(to_json(PeersResponse(peers=tuple(self._peers_provider()))))
 
+    async def _metrics(self, request: web.Request) -> web.Response:
+        if self._metrics_provider is None:
+            return web.json_response(to_json(MetricsResponse(points=())))
+        return web.json_response(to_json(self._metrics_provider(_since_seq(request))))
+
+    async def _logs(self, request: web.Request) -> web.Response:
+        if self._logs_provider is None:
+            return web.json_response(to_json(LogsResponse(lines=())))
+        return web.json_response(to_json(self._logs_provider(_since_seq(request))))
+
     async def _pause(self, request: web.Request) -> web.Response:
         return await self._set_paused(True)
 
@@ -163,3 +184,14 @@ class LocalApi:
         if inspect.isawaitable(result):
             result = await result
         return web.json_response(to_json(ControlResponse(paused=bool(result))))
+
+
+def _since_seq(request: web.Request) -> int:
+    """The ?since= sequence number (-1 when absent: everything)."""
+    text = request.query.get("since")
+    if text is None:
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        raise WireError(ErrorCode.BAD_REQUEST, f"?since= must be an integer sequence number, got {text!r}") from None

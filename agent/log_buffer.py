@@ -44,7 +44,7 @@ def describe_event(kind: str, data: dict[str, Any]) -> str | None:
     if kind == "ready":
         bench = data["bench"]
         return (f"ready: {data['arch'].name} on {bench.runtime} ({bench.device}), "
-                f"{bench.ms_per_layer:.1f} ms/layer, resuming at step {data['step']}")
+                f"{bench.ms_per_layer:.1f} ms/layer, from step {data['step']}")
     return None
 
 

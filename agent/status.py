@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
+
 from coordinator_free.constants import PROTOCOL_VERSION, TIER_NAMES
+from coordinator_free.scale import network_phase
 
 from . import __version__
-from .api.schema import NodeStatus, StatusResponse
+from .api.schema import NetworkSummary, NodeStatus, StatusResponse
 from .network.messages import Advert
 
 if TYPE_CHECKING:
@@ -76,5 +79,53 @@ def build_status(node: Node) -> StatusResponse:
         step=node.status.step,
         loss=node.status.loss,
         tokens_per_s=node.status.tokens_per_s,
+        **_dashboard_fields(node),
     )
-    return StatusResponse(node=status, peer_counts=node.peers.peer_counts() if node.peers else {})
+    peer_counts = node.peers.peer_counts() if node.peers else {}
+    return StatusResponse(node=status, peer_counts=peer_counts, network_summary=_network_summary(node, peer_counts))
+
+
+def _dashboard_fields(node: Node) -> dict[str, object]:
+    """The NodeStatus fields the dashboard added (issue 6)."""
+    bench, status = node.bench, node.status
+    saved_s = status.last_checkpoint_time_s
+    return {
+        "mode_reason": _mode_reason(node),
+        "activity": _activity(node),
+        "device": bench.device if bench else None,
+        "layer_count": node.arch.layer_count,
+        "memory_bytes": bench.memory_bytes if bench else None,
+        "max_layers": bench.max_layers if bench else None,
+        "process_memory_bytes": int(psutil.Process().memory_info().rss),
+        "validation_loss": status.validation_loss,
+        "max_steps": status.max_steps,
+        "inner_step": status.step if node.trainer is not None else None,  # solo: no sync, every step is inner
+        "steps_to_sync": None,
+        "checkpoint_age_s": None if saved_s is None else max(0.0, time.time() - saved_s),
+    }
+
+
+def _activity(node: Node) -> str:
+    if node.stopping:
+        return "stopping"
+    if node.bench is None:
+        return "benchmarking"
+    if node.trainer is None:
+        return "preparing data"
+    return "paused" if node.status.paused else "training"
+
+
+def _mode_reason(node: Node) -> str:
+    if node.trainer is None:
+        return "starting: no layers loaded yet"
+    alive = node.peers.peer_counts().get("alive", 0) if node.peers else 0
+    if alive:
+        return f"{alive} peer(s) seen, but this agent forms no quorums yet: it trains every layer alone"
+    return "alone on the network (genesis): it trains every layer itself"
+
+
+def _network_summary(node: Node, peer_counts: dict[str, int]) -> NetworkSummary:
+    size = 1 + peer_counts.get("alive", 0) + peer_counts.get("degraded", 0)
+    network = node.config.network
+    return NetworkSummary(size=size, phase=network_phase(size).name.title(), arch_version=node.arch.arch_version,
+                          vocab_version=node.arch.vocab_version, network=network.network_name if network else "")

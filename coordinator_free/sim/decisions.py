@@ -18,8 +18,9 @@
   view: mode selection's documented weakness (all who decide at one moment
   see the same need) then costs at most one chunk of surplus.
   An unadmitted node is not a member; it is IDLE without asking the rule.
-- Slow members: a LatencySample for each member whose real per-layer time
-  exceeds the lifecycle's bound (2 × its tier's average benchmark). A
+- Slow members: a LatencySample for each member whose stage latency (its
+  layers in the quorum × its real ms per layer) exceeds the lifecycle's
+  bound, 2 × the average stage latency of training members of its tier. A
   sample under the bound changes nothing in the rule (it clears a slow
   clock that was never started), so those are not sent.
 """
@@ -99,13 +100,16 @@ def _decide(world: World, rows: list[int], *, quorum_available: bool) -> None:
 
 
 def latency_pass(world: World) -> None:
-    table, count = world.table, world.table.count
-    online = table.online[:count]
+    table, book, count = world.table, world.book, world.table.count
+    slots = table.quorum[:count]
+    members = table.online[:count] & (slots >= 0) & book.training[np.maximum(slots, 0)]
+    # A member's measured stage latency: its layers in the quorum × its real ms per layer.
+    stage_ms = (table.stage_stop[:count] - table.stage_start[:count]) * table.actual_ms[:count]
     tiers = table.tier[:count].astype(np.int64)
-    sums = np.bincount(tiers[online], weights=table.speed_ms[:count][online], minlength=6)
-    counts = np.bincount(tiers[online], minlength=6)
+    sums = np.bincount(tiers[members], weights=stage_ms[members], minlength=6)
+    counts = np.bincount(tiers[members], minlength=6)
     average = np.divide(sums, counts, out=np.ones(6), where=counts > 0)
-    over = online & (table.quorum[:count] >= 0) & (table.actual_ms[:count] > LIFECYCLE.slow_latency_factor * average[tiers])
+    over = members & (stage_ms > LIFECYCLE.slow_latency_factor * average[tiers])
     rows = [int(row) for row in np.flatnonzero(over)]
     if rows:
-        sample_latencies(world, rows, {tier: float(average[tier]) for tier in range(1, 6)})
+        sample_latencies(world, rows, {int(row): float(stage_ms[row]) for row in rows}, average)

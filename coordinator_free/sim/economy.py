@@ -41,6 +41,7 @@ OUTSIDE = NodeId("outside-world")  # where bought NEURO comes from
 REWARDS = NodeId("reward-rule")  # issuer of rewards the rules decided
 CLIENTS = NodeId("inference-clients")
 CATEGORIES = ("pipeline", "async_training", "uptime", "data", "inference")
+_AFTER_S = 1e-3  # an event that must fold after another stamped at the same moment
 
 
 class Economy:
@@ -77,7 +78,8 @@ def endow(world: World, row: int, neuro: float) -> None:
     economy, node_id, now_s = world.economy, world.table.node_id(row), world.now_s
     amount = to_nano(neuro)
     economy.pending.append(Reward(OUTSIDE, now_s, node_id, amount, "bought before joining"))
-    economy.pending.append(Stake(node_id, now_s, node_id, amount))
+    # Just after: the fold orders equal timestamps by event id, which could put the stake first.
+    economy.pending.append(Stake(node_id, now_s + _AFTER_S, node_id, amount))
     economy.endowed[row] += neuro
     world.table.stake[row] = neuro
     world.table.touch(row)
@@ -200,7 +202,7 @@ def slash_for_fraud(world: World, offender: int, challenger: int) -> float:
     amount = int(FRAUD_SLASH_STAKE_MULTIPLE * stake_nano)
     if amount > 0:  # an unstaked node has nothing to lose: why admission asks for stake
         challenger_id = table.node_id(challenger)
-        events.append(Slash(challenger_id, now_s + 1e-6, offender_id, amount, challenger_id, "fraud"))
+        events.append(Slash(challenger_id, now_s + _AFTER_S, offender_id, amount, challenger_id, "fraud"))
     economy.pending.extend(events)
     fold_pending(world)
     table.stake[offender] = economy.ledger.stake(offender_id) / NANO_PER_NEURO

@@ -49,6 +49,8 @@ COLUMNS = (
     "sync_rounds",
     "tokens_per_s",
     "tokens_per_s_per_pipeline_node",
+    "layer_tokens_per_s_per_pipeline_node",  # × depth: compute, unchanged by a growth
+    "compute_efficiency",  # layer-tokens/s over what the online members' hardware could do
     "tokens_trained",
     "spot_check_p",
     "fake_proofs_caught",
@@ -103,6 +105,8 @@ class Recorder:
             world.tallies.sync_rounds,
             tokens_per_s,
             tokens_per_s / max(1, pipeline_nodes),
+            tokens_per_s * depth / max(1, pipeline_nodes),
+            tokens_per_s * depth / _capacity_layer_tokens_per_s(world),
             self.tokens_trained,
             spot_check_probability(world.network_size),
             world.tallies.fake_proofs_caught,
@@ -112,6 +116,14 @@ class Recorder:
             world.tallies.inference_tokens,
         )
         self.rows.append(row)
+
+
+def _capacity_layer_tokens_per_s(world: World) -> float:
+    """Layer-tokens per second if every online member trained all the time at its real speed."""
+    table, count = world.table, world.table.count
+    members = table.online[:count] & table.admitted[:count]
+    factor = world.scenario.model.train_cost_factor
+    return max(1e-9, float((1000.0 / (factor * table.actual_ms[:count][members])).sum()) * TOKENS_PER_BATCH)
 
 
 def _pipeline_capable(world: World) -> int:

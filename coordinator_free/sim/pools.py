@@ -53,7 +53,7 @@ class IndexedSet:
 
 
 class FreePools:
-    """Free, admitted, pipeline-tier layer holders by (region, tier); colluders also apart."""
+    """Free, admitted, pipeline-tier layer holders by (region, tier); colluders apart, by tier only."""
 
     def __init__(self, regions: int) -> None:
         self.regions = regions
@@ -75,18 +75,14 @@ class FreePools:
         if node in self._where:
             return
         self._where[node] = (region, tier, colluder)
-        self._pools[(region, tier)].add(node)
-        if colluder:
-            self._colluders[tier].add(node)
+        (self._colluders[tier] if colluder else self._pools[(region, tier)]).add(node)
 
     def discard(self, node: int) -> None:
         where = self._where.pop(node, None)
         if where is None:
             return
         region, tier, colluder = where
-        self._pools[(region, tier)].discard(node)
-        if colluder:
-            self._colluders[tier].discard(node)
+        (self._colluders[tier] if colluder else self._pools[(region, tier)]).discard(node)
 
     def draw(self, rng: random.Random, *, tiers: Iterable[int], regions: Iterable[int], count: int) -> list[int]:
         """Up to `count` free nodes of these tiers in these regions, spread over the pools."""

@@ -200,8 +200,8 @@ def dissolve_for(world: World, slot: int, *, upgrade: bool) -> None:
     dissolve(world, slot)
 
 
-def sample_latencies(world: World, rows: list[int], tier_average_ms: dict[int, float]) -> None:
-    """LatencySample for members whose real speed is over the slow bound; replace when the rule says."""
+def sample_latencies(world: World, rows: list[int], stage_ms: dict[int, float], tier_average_ms: object) -> None:
+    """LatencySample for members over the slow bound; replace when the rule says."""
     table = world.table
     slots = []
     for row in rows:
@@ -209,10 +209,8 @@ def sample_latencies(world: World, rows: list[int], tier_average_ms: dict[int, f
         record = world.book.records[slot] if slot >= 0 else None
         if record is None or not record.state.is_live or row in record.silent:
             continue
-        sample = LatencySample(
-            table.node_id(row), world.now_s, float(table.actual_ms[row]), tier_average_ms[int(table.tier[row])]
-        )
-        apply(world, slot, sample)
+        average_ms = float(tier_average_ms[int(table.tier[row])])
+        apply(world, slot, LatencySample(table.node_id(row), world.now_s, stage_ms[row], average_ms))
         if record.state.replacements_wanted and slot not in slots:
             slots.append(slot)
     for slot in slots:

@@ -179,6 +179,7 @@ def offer_to_pools(world: World, row: int) -> None:
         and table.quorum[row] < 0
     )
     if eligible:
+        # Colluders sit only in their own pool: they join no quorum they cannot make their own.
         colluder = table.behaviour[row] == COLLUDE
         world.pools.add(row, region=int(table.region[row]), tier=int(table.tier[row]), colluder=colluder)
     else:

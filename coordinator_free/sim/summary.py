@@ -49,18 +49,26 @@ def _snapshots(series: dict[str, np.ndarray], count: int = 8) -> list[dict[str, 
 
 
 def storm_recovery(result: SimulationResult, series: dict[str, np.ndarray]) -> dict[str, Any] | None:
-    """Throughput per pipeline-capable node before the storm, and when it was back to 80 %."""
+    """Training throughput before the storm, and when it was back to 80 % of that.
+
+    Throughput is measured against what the nodes still online could do
+    (`compute_efficiency`: layer-tokens per second over their summed speed):
+    30 % of the machines are gone for good and the rest cannot do their work,
+    and a few fast nodes more or less would otherwise decide the figure.
+    Layer-tokens (tokens × depth), because a growth halves tokens per second
+    at equal compute.
+    """
     storm = result.scenario.storm
     if storm.at_h < 0:
         return None
-    time_h, per_node = series["time_h"], series["tokens_per_s_per_pipeline_node"]
+    time_h, per_node = series["time_h"], series["compute_efficiency"]
     before = per_node[(time_h > storm.at_h - 1.0) & (time_h <= storm.at_h)]
     baseline = float(before.mean()) if before.size else float("nan")
     end_h = storm.at_h + storm.duration_h
     after = np.flatnonzero((time_h > end_h) & (per_node >= RECOVERY_SHARE * baseline))
     during = per_node[(time_h > storm.at_h) & (time_h <= end_h + 1.0)]
     return {
-        "baseline_tokens_per_s_per_node": round(baseline, 3),
+        "efficiency_before": round(baseline, 4),
         "lowest_share": round(float(during.min()) / baseline, 3) if during.size and baseline > 0 else None,
         "recovered_after_h": round(float(time_h[after[0]]) - end_h, 3) if after.size else None,
         "quorums_before": int(series["quorums"][time_h <= storm.at_h][-1]) if (time_h <= storm.at_h).any() else 0,

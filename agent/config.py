@@ -13,6 +13,7 @@ from pathlib import Path
 import platformdirs
 
 from .network.config import NetworkConfig
+from .pipeline.config import PipelineConfig
 
 APP_NAME = "neuroshard"
 STATE_DIR_ENV = "NEUROSHARD_STATE_DIR"
@@ -65,3 +66,4 @@ class AgentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     data: DataConfig = field(default_factory=DataConfig)
     network: NetworkConfig | None = field(default_factory=NetworkConfig)  # None: no peers, no local API
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)  # mode, held layers, quorum timings

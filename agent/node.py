@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -41,6 +42,7 @@ from .status import TrainingStatus, build_advert, build_status
 from .storage import write_atomic
 from .training.schedule import resolve_training
 from .training.solo import SoloTrainer, StepMetrics
+from .work import PipelineWork
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,8 @@ class Node:
         self.status = TrainingStatus(max_steps=config.training.max_steps, paused=config.start_paused)
         self.bench: BenchResult | None = None
         self.trainer: SoloTrainer | None = None
+        # PIPELINE mode (forced with --mode pipeline): this node's layers as one quorum stage (agent/work.py).
+        self.work: PipelineWork | None = PipelineWork(self) if config.pipeline.mode == "pipeline" else None
         self.identity: Identity | None = None
         self.peers: PeerService | None = None
         self.api: LocalApi | None = None
@@ -78,6 +82,13 @@ class Node:
         try:
             await self._start_network()
             self.bench = await asyncio.to_thread(self._benchmark)
+            if self.work is not None:
+                await asyncio.to_thread(self.work.setup)
+                self.status.step = self.work.inner_steps
+                self.on_event("ready", {"bench": self.bench, "resumed_from": None, "step": self.work.inner_steps,
+                                        "training": self.training, "arch": self.arch, "node_id": self.node_id,
+                                        "local_api": self.api.url if self.api else None})
+                return self
             self.trainer = await asyncio.to_thread(self._make_trainer)
             resumed = await asyncio.to_thread(self.trainer.resume)
         except BaseException:
@@ -93,6 +104,9 @@ class Node:
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
+            if self.work is not None and self.work.runtime is not None:
+                await asyncio.to_thread(self.work.save)
+                self.work.runtime.close()
             if self.trainer is not None:
                 try:
                     await self._checkpoint()
@@ -135,6 +149,10 @@ class Node:
     # ------------------------------------------------------------ main loop
     async def run(self) -> None:
         """Train until max_steps or a stop request (one documented loop per entry point)."""
+        if self.work is not None:
+            await self.work.run(stop=self._stop, running=self._running, record=self._record)
+            self.on_event("stopped", {"step": self.work.inner_steps})
+            return
         if self.trainer is None:
             raise RuntimeError("use `async with Node(...)` before run()")
         config = self.config.training
@@ -183,7 +201,16 @@ class Node:
         fixed when the peer server starts, and their handlers reach the node
         through the component, so a route may answer "not ready" until setup ends.
         """
-        return []
+        return [*self._work_routes()]
+
+    def note_checkpoint(self, path: Path, step: int) -> None:
+        """A component saved a checkpoint (a pipeline stage): show it in status."""
+        self.status.last_checkpoint = path
+        self.status.last_checkpoint_time_s = time.time()
+        self.on_event("checkpoint", {"path": path, "step": step})
+
+    def _work_routes(self) -> list[web.RouteDef]:
+        return self.work.routes() if self.work is not None else []
 
     # ------------------------------------------------------------ setup
     async def _start_network(self) -> None:

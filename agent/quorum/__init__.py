@@ -1,0 +1,1 @@
+"""Quorums over the network: the view from peers' records, formation, lifecycle, recovery."""

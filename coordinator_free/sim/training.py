@@ -148,7 +148,8 @@ def _sync(world: World, contributors: dict[str, np.ndarray], rounds: int) -> Non
     classes: dict[tuple[int, int], list[int]] = {}
     for layer in np.flatnonzero(cohort):
         size = min(int(cohort[layer]), sample)
-        key = (size, round(size * int(poisoned[layer]) / int(cohort[layer])))
+        bad = round(size * int(poisoned[layer]) / int(cohort[layer]))
+        key = (size, max(bad, 1) if poisoned[layer] else 0)  # a layer with poisoners samples at least one
         classes.setdefault(key, []).append(int(layer))
     for (size, bad), layers in classes.items():
         shares = _aggregate_sample(world, contributors, layers[0], size, bad, rounds)

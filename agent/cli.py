@@ -15,6 +15,7 @@ from .config import AgentConfig, DataConfig, TrainingConfig, default_state_dir
 from .errors import AgentError
 from .logs import configure_logging
 from .network.cli_args import add_network_arguments, network_config_from_args
+from .pipeline.cli_args import add_pipeline_arguments, pipeline_config_from_args
 from .network.cli_commands import (
     add_doctor_arguments,
     add_id_arguments,
@@ -59,6 +60,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--paused", action="store_true",
                      help="start with contributing paused (online for peers; resume from the dashboard)")
     add_network_arguments(run)
+    add_pipeline_arguments(run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +107,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         training=training,
         data=DataConfig(data_dir=getattr(args, "data", None)),
         network=network_config_from_args(args) if hasattr(args, "network_config_json") else None,
+        pipeline=pipeline_config_from_args(args),
     )
 
 

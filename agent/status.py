@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from coordinator_free.scale import network_phase
 from . import __version__
 from .api.schema import NetworkSummary, NodeStatus, StatusResponse
 from .network.messages import Advert
+from .quorum.status import held_layers, pipeline_status_fields, quorum_id_of
 
 if TYPE_CHECKING:
     from .node import Node
@@ -41,14 +43,15 @@ def tier_name(tier: int | None) -> str | None:
 def build_advert(node: Node) -> Advert:
     """Alone, the node holds every layer (embedding and head ride with them)."""
     training = not node.status.paused and node.trainer is not None
+    held = held_layers(node)
     return Advert(
         arch_name=node.arch.name,
         arch_version=node.arch.arch_version,
         vocab_version=node.arch.vocab_version,
         tier=tier_name(node.bench.tier) if node.bench else None,
-        layer_start=0 if node.trainer else None,
-        layer_stop=node.arch.layer_count if node.trainer else None,
-        quorum_id=None,
+        layer_start=held[0] if held else None,
+        layer_stop=held[1] if held else None,
+        quorum_id=quorum_id_of(node),
         queue_depth=0,
         free_capacity_fraction=0.0 if training else 1.0,
         step=node.status.step,
@@ -81,6 +84,8 @@ def build_status(node: Node) -> StatusResponse:
         tokens_per_s=node.status.tokens_per_s,
         **_dashboard_fields(node),
     )
+    if node.work is not None:  # a quorum stage (PIPELINE): its own mode, layers and quorum
+        status = dataclasses.replace(status, **pipeline_status_fields(node))  # type: ignore[arg-type]
     peer_counts = node.peers.peer_counts() if node.peers else {}
     return StatusResponse(node=status, peer_counts=peer_counts, network_summary=_network_summary(node, peer_counts))
 

@@ -87,6 +87,8 @@ class NodeStatus:
     inner_step: int | None = None  # inner optimizer steps since the last cohort sync (alone: every step)
     steps_to_sync: int | None = None  # inner steps left before the next cohort sync; None: no sync planned
     checkpoint_age_s: float | None = None  # seconds since this run last saved a checkpoint; None: not yet
+    quorum_id: str | None = None  # the quorum this node is a member of; None: none
+    stage: int | None = None  # its 0-based position in that quorum's pipeline (0: initiator); None: none
 
 
 # ---- Panes whose data later parts fill (quorums, cohort sync, ledger). Until they do, the agent

@@ -11,11 +11,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import __version__
+from .cohort.cli_args import add_cohort_arguments, cohort_config_from_args
 from .config import AgentConfig, DataConfig, TrainingConfig, default_state_dir
 from .errors import AgentError
 from .logs import configure_logging
+from .model.arch import ARCHITECTURES
 from .network.cli_args import add_network_arguments, network_config_from_args
-from .pipeline.cli_args import add_pipeline_arguments, pipeline_config_from_args
 from .network.cli_commands import (
     add_doctor_arguments,
     add_id_arguments,
@@ -25,7 +26,7 @@ from .network.cli_commands import (
     run_peers,
 )
 from .network.hello import DuplicateNodeError
-from .model.arch import ARCHITECTURES
+from .pipeline.cli_args import add_pipeline_arguments, pipeline_config_from_args
 from .progress import ProgressPrinter, tier_name
 
 EXIT_OK = 0
@@ -61,6 +62,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                      help="start with contributing paused (online for peers; resume from the dashboard)")
     add_network_arguments(run)
     add_pipeline_arguments(run)
+    add_cohort_arguments(run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +110,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         data=DataConfig(data_dir=getattr(args, "data", None)),
         network=network_config_from_args(args) if hasattr(args, "network_config_json") else None,
         pipeline=pipeline_config_from_args(args),
+        cohort=cohort_config_from_args(args),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import platformdirs
 
+from .cohort.config import CohortConfig
 from .network.config import NetworkConfig
 from .pipeline.config import PipelineConfig
 
@@ -66,4 +67,5 @@ class AgentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     data: DataConfig = field(default_factory=DataConfig)
     network: NetworkConfig | None = field(default_factory=NetworkConfig)  # None: no peers, no local API
+    cohort: CohortConfig = field(default_factory=CohortConfig)  # DiLoCo cohort sync between holders of a layer
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)  # mode, held layers, quorum timings

@@ -27,6 +27,8 @@ from .api.local import LocalApi
 from .api.schema import StatusResponse
 from .bench import BenchCache, BenchResult, run_benchmark
 from .checkpoint import CheckpointStore
+from .cohort.sync import CohortSync
+from .cohort.transfer import CohortTransfer
 from .config import AgentConfig
 from .data.batches import Corpus
 from .data.shards import ShardStore, build_or_open, shard_dir
@@ -37,6 +39,7 @@ from .model.arch import get_architecture
 from .model.parameters import StageSpec
 from .network.messages import Advert
 from .network.service import PeerService
+from .runtime.base import StageRuntime
 from .runtime.select import create_runtime
 from .status import TrainingStatus, build_advert, build_status
 from .storage import write_atomic
@@ -74,6 +77,8 @@ class Node:
         if not config.start_paused:
             self._running.set()
         self._saved_step = -1  # step of the last checkpoint written by this process
+        self.cohort = CohortSync(arch=self.arch, config=config.cohort, network=config.network,
+                                 state_dir=config.state_dir, runtime_provider=self._cohort_runtime)
         self.started_at_s = time.monotonic()
 
     async def __aenter__(self) -> Node:
@@ -94,6 +99,7 @@ class Node:
         except BaseException:
             await self._stack.aclose()
             raise
+        await self._start_cohort(resumed is not None)
         self.status.step = self.trainer.step
         if resumed is not None:
             self._saved_step = self.trainer.step
@@ -167,6 +173,8 @@ class Node:
             metrics = await asyncio.to_thread(self.trainer.train_step)
             self._record(metrics)
             step = self.trainer.step
+            if await self.cohort.after_step(step, metrics.batch_id):
+                await self._checkpoint()  # checkpoint at each sync: lost work ≤ one interval
             if step % config.validate_every_steps == 0 or step == config.max_steps:
                 await self._validate()
             if step % config.checkpoint_every_steps == 0:
@@ -201,7 +209,7 @@ class Node:
         fixed when the peer server starts, and their handlers reach the node
         through the component, so a route may answer "not ready" until setup ends.
         """
-        return [*self._work_routes()]
+        return [*self.cohort.routes(), *self._work_routes()]
 
     def note_checkpoint(self, path: Path, step: int) -> None:
         """A component saved a checkpoint (a pipeline stage): show it in status."""
@@ -213,6 +221,16 @@ class Node:
         return self.work.routes() if self.work is not None else []
 
     # ------------------------------------------------------------ setup
+    def _cohort_runtime(self) -> StageRuntime | None:
+        return self.trainer.runtime if self.trainer else None
+
+    async def _start_cohort(self, resumed: bool) -> None:
+        transfer = None
+        if self.peers is not None and self.config.network is not None:
+            transfer = CohortTransfer(self.peers.client, call_timeout_s=self.config.cohort.call_timeout_s,
+                                      body_limit_bytes=self.config.network.tensor_body_limit_bytes)
+        peers = self.peers.peers if self.peers is not None else list
+        await self.cohort.start(node_id=self.node_id or "", transfer=transfer, peers=peers, resumed=resumed)
     async def _start_network(self) -> None:
         network = self.config.network
         if network is None:

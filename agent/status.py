@@ -87,7 +87,8 @@ def build_status(node: Node) -> StatusResponse:
     if node.work is not None:  # a quorum stage (PIPELINE): its own mode, layers and quorum
         status = dataclasses.replace(status, **pipeline_status_fields(node))  # type: ignore[arg-type]
     peer_counts = node.peers.peer_counts() if node.peers else {}
-    return StatusResponse(node=status, peer_counts=peer_counts, network_summary=_network_summary(node, peer_counts))
+    return StatusResponse(node=status, peer_counts=peer_counts, network_summary=_network_summary(node, peer_counts),
+                          sync_rounds=tuple(node.cohort.report.rounds))
 
 
 def _dashboard_fields(node: Node) -> dict[str, object]:
@@ -104,8 +105,8 @@ def _dashboard_fields(node: Node) -> dict[str, object]:
         "process_memory_bytes": int(psutil.Process().memory_info().rss),
         "validation_loss": status.validation_loss,
         "max_steps": status.max_steps,
-        "inner_step": status.step if node.trainer is not None else None,  # solo: no sync, every step is inner
-        "steps_to_sync": None,
+        "inner_step": node.cohort.inner_steps() if node.trainer is not None else None,
+        "steps_to_sync": node.cohort.steps_to_sync(status.step) if node.trainer is not None else None,
         "checkpoint_age_s": None if saved_s is None else max(0.0, time.time() - saved_s),
     }
 

@@ -143,6 +143,7 @@ class SyncRoundView:
     step: int = 0  # this node's training step at the sync
     rule: str = ""  # aggregation used, e.g. "nnm+trimmed_mean"
     contributors: tuple[SyncContributorView, ...] = ()
+    round_number: int = -1  # the round's id: inner steps // sync interval; -1: not known
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ class Node:
             self.bench = await asyncio.to_thread(self._benchmark)
             if self.work is not None:
                 await asyncio.to_thread(self.work.setup)
+                await self._start_cohort(self.work.inner_steps > 0)
                 self.status.step = self.work.inner_steps
                 self.on_event("ready", {"bench": self.bench, "resumed_from": None, "step": self.work.inner_steps,
                                         "training": self.training, "arch": self.arch, "node_id": self.node_id,
@@ -222,6 +223,8 @@ class Node:
 
     # ------------------------------------------------------------ setup
     def _cohort_runtime(self) -> StageRuntime | None:
+        if self.work is not None:  # a pipeline stage: its layers' cohorts span the quorums
+            return self.work.runtime
         return self.trainer.runtime if self.trainer else None
 
     async def _start_cohort(self, resumed: bool) -> None:

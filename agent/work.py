@@ -98,6 +98,7 @@ class PipelineWork:
         elif node.config.threads:
             options["threads"] = node.config.threads
         self.stage.runtime = create_runtime(node.bench.runtime, spec, **options)
+        self.stage.client = node.peers.client if node.peers is not None else None
         self.checkpoints = CheckpointStore(node.config.state_dir / "checkpoints", spec,
                                            keep=node.config.training.keep_checkpoints)
         latest = self.checkpoints.latest()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.cohort.handoff import HandoffError, LayerWeights, WeightsSnapshot, decode_snapshot, encode_snapshot
+from agent.cohort.handoff import (
+    HandoffError,
+    LayerWeights,
+    WeightsSnapshot,
+    decode_snapshot,
+    encode_snapshot,
+)
 
 SHAPES = {0: {"embedding.wte.weight": (3, 2)}, 1: {"layers.1.ln1.bias": (2,)}}
 

@@ -6,10 +6,19 @@ import asyncio
 
 import numpy as np
 
-from agent.cohort.messages import CommitMessage, LayerCommit
+from agent.cohort.messages import (
+    CommitMessage,
+    ContributionMessage,
+    LayerCommit,
+    LayerDelta,
+)
 from agent.cohort.outer import initial_state, step_layer
-from agent.cohort.rounds import Received, RoundBook, agreed_contributors, canonical_start
-from agent.cohort.messages import ContributionMessage, LayerDelta
+from agent.cohort.rounds import (
+    Received,
+    RoundBook,
+    agreed_contributors,
+    canonical_start,
+)
 
 START = "a" * 64
 OTHER_START = "b" * 64

@@ -136,7 +136,7 @@ def main() -> None:
         print(f"tiny arch, {args.workers} workers, {args.steps} steps each, interval {interval}, {tokens:,} tokens")
         print(f"DiLoCo       {diloco_bytes / tokens:10.2f} bytes/token   final validation loss {workers[0].validate():.4f}")
         print(f"synchronous  {sync_bytes / tokens:10.2f} bytes/token   final validation loss {synchronous.validate():.4f}")
-            if diloco_bytes:
+        if diloco_bytes:
             print(f"ratio DiLoCo / synchronous = 1/{sync_bytes / diloco_bytes:.1f} (goal ≤ 1/100)")
         else:
             print(f"no cohort round in {args.steps} steps (interval {interval}): use --steps ≥ {interval}")

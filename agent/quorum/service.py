@@ -238,7 +238,7 @@ class QuorumService:
         assert self.lifecycle is not None and self.record is not None
         peers = self._peers()
         now_s = self._clock()
-        state = self.lifecycle
+        state = apply_event(self.lifecycle, Heartbeat(NodeId(self.record.founder), now_s))  # we are alive
         for member in self.record.members[1:]:
             info = peers.table.get(NodeId(member.node_id)) if peers else None
             if info is not None and info.last_heartbeat_at_s is not None and info.state is PeerState.ALIVE:

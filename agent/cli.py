@@ -27,6 +27,7 @@ from .network.cli_commands import (
 )
 from .network.hello import DuplicateNodeError
 from .pipeline.cli_args import add_pipeline_arguments, pipeline_config_from_args
+from .quorum.cli_status import add_status_arguments, run_status
 from .progress import ProgressPrinter, tier_name
 
 EXIT_OK = 0
@@ -199,11 +200,12 @@ def command_export(args: argparse.Namespace) -> int:
 NETWORK_COMMANDS = (
     ("id", "print this node's id (creates the identity on first use)", add_id_arguments),
     ("peers", "table of the peers the running agent knows", add_peers_arguments),
+    ("status", "what the running agent is doing: mode, quorum, step, loss (--json: as /v1/status)", add_status_arguments),
     ("doctor", "check this machine can join the network, with a fix for each problem", add_doctor_arguments),
 )
 COMMANDS = {
     "run": command_run, "bench": command_bench, "export": command_export,
-    "id": run_id, "peers": run_peers, "doctor": run_doctor,
+    "id": run_id, "peers": run_peers, "doctor": run_doctor, "status": run_status,
 }
 EXIT_DUPLICATE_NODE = 3
 

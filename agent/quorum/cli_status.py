@@ -1,0 +1,77 @@
+"""`neuroshard status`: what the running agent is doing, for people (a table) or scripts (--json).
+
+--json prints /v1/status exactly as the local API sends it, so scripts see
+the same field names as the API; the table shows the fields people ask for
+first (mode and why, quorum and stage, step, loss, throughput, checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+from pathlib import Path
+
+from ..api.schema import LOCAL_API_FILE_NAME, TOKEN_FILE_NAME, SchemaError, StatusResponse, from_json, to_json
+from ..config import default_state_dir
+from ..network.cli_commands import _error_text, _get_json, add_peers_arguments
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+
+
+def add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    add_peers_arguments(parser)  # the same --state-dir, --agent and --json
+
+
+def run_status(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir or default_state_dir()
+    try:
+        url = args.agent or json.loads((state_dir / LOCAL_API_FILE_NAME).read_text())["url"]
+        token = (state_dir / TOKEN_FILE_NAME).read_text().strip()
+    except (OSError, ValueError, KeyError, TypeError):
+        print(f"no running agent found for state directory {state_dir} (no {LOCAL_API_FILE_NAME} or "
+              f"{TOKEN_FILE_NAME} there). Start one with `neuroshard run`, or pass --state-dir", file=sys.stderr)
+        return EXIT_PROBLEM
+    try:
+        data = _get_json(f"{url}/v1/status", token)
+        response = from_json(StatusResponse, data)
+    except urllib.error.HTTPError as error:
+        print(f"the agent at {url} refused: {_error_text(error)}", file=sys.stderr)
+        return EXIT_PROBLEM
+    except (urllib.error.URLError, OSError) as error:
+        print(f"no agent answers at {url} ({getattr(error, 'reason', error)}); is it running? "
+              f"Start it with `neuroshard run`", file=sys.stderr)
+        return EXIT_PROBLEM
+    except (ValueError, SchemaError) as error:
+        print(f"the agent at {url} answered something unexpected: {error}", file=sys.stderr)
+        return EXIT_PROBLEM
+    print(json.dumps(to_json(response), indent=1) if args.json else format_status(response))
+    return EXIT_OK
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def format_status(response: StatusResponse) -> str:
+    node = response.node
+    layers = "-" if node.layer_start is None else f"[{node.layer_start}, {node.layer_stop})"
+    quorum = "-" if node.quorum_id is None else f"{node.quorum_id[:16]}… stage {node.stage}"
+    rows = [
+        ("node", f"{node.node_id[:16]}… ({node.arch_name} v{node.arch_version}, vocab v{node.vocab_version})"),
+        ("mode", f"{node.mode}: {node.mode_reason}" if node.mode_reason else node.mode),
+        ("activity", node.activity or "-"),
+        ("tier", f"{node.tier or '-'} ({_number(node.compute_speed_ms, 1)} ms/layer on {node.runtime or '-'})"),
+        ("layers", layers),
+        ("quorum", quorum),
+        ("step", str(node.step)),
+        ("loss", _number(node.loss)),
+        ("validation loss", _number(node.validation_loss)),
+        ("tokens/s", _number(node.tokens_per_s, 0)),
+        ("last checkpoint", "-" if node.checkpoint_age_s is None else f"{node.checkpoint_age_s:.0f} s ago"),
+        ("peers", ", ".join(f"{count} {state}" for state, count in sorted(response.peer_counts.items())) or "none"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

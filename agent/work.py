@@ -153,8 +153,8 @@ class PipelineWork:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.config.failure_pause_s)
                 continue
-            log.info("pipeline step=%d loss=%r batch=%s quorum=%s", metrics.step, metrics.loss,
-                     metrics.batch_id[:16], metrics.quorum_id[:16])
+            log.info("pipeline step=%d loss=%r batch=%s quorum=%s seconds=%.4f", metrics.step, metrics.loss,
+                     metrics.batch_id[:16], metrics.quorum_id[:16], metrics.seconds)
             self.quorum.on_batches(1)
             record(metrics)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__
 from .cohort.cli_args import add_cohort_arguments, cohort_config_from_args
 from .config import AgentConfig, DataConfig, TrainingConfig, default_state_dir
+from .dashboard import add_dashboard_arguments, command_dashboard
 from .errors import AgentError
 from .logs import configure_logging
 from .model.arch import ARCHITECTURES
@@ -61,6 +62,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--headless", action="store_true", help="plain log lines for services and journals")
     run.add_argument("--paused", action="store_true",
                      help="start with contributing paused (online for peers; resume from the dashboard)")
+    run.add_argument("--dashboard", action="store_true",
+                     help="watch the node in the terminal dashboard (q quits: the node finishes its step and saves)")
     add_network_arguments(run)
     add_pipeline_arguments(run)
     add_cohort_arguments(run)
@@ -143,6 +146,11 @@ def command_run(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(log_every_steps=config.training.log_every_steps)
     if args.headless:
         printer.interactive = False
+    if args.dashboard:
+        from .dashboard import run_with_dashboard
+
+        asyncio.run(run_with_dashboard(config, printer))
+        return EXIT_OK
     asyncio.run(_run_node(config, printer))
     return EXIT_OK
 
@@ -202,10 +210,11 @@ NETWORK_COMMANDS = (
     ("peers", "table of the peers the running agent knows", add_peers_arguments),
     ("status", "what the running agent is doing: mode, quorum, step, loss (--json: as /v1/status)", add_status_arguments),
     ("doctor", "check this machine can join the network, with a fix for each problem", add_doctor_arguments),
+    ("dashboard", "watch a running agent live in the terminal (needs the dashboard extra)", add_dashboard_arguments),
 )
 COMMANDS = {
     "run": command_run, "bench": command_bench, "export": command_export,
-    "id": run_id, "peers": run_peers, "doctor": run_doctor, "status": run_status,
+    "id": run_id, "peers": run_peers, "doctor": run_doctor, "status": run_status, "dashboard": command_dashboard,
 }
 EXIT_DUPLICATE_NODE = 3
 

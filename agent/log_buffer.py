@@ -92,7 +92,8 @@ class LogBuffer(logging.Handler):
         """Receive `logger`'s records (see the module docstring); returns the function that undoes it."""
         former_level = logger.level
         raised: list[logging.Handler] = []
-        if logger.getEffectiveLevel() > self.level:
+        lowered = logger.getEffectiveLevel() > self.level
+        if lowered:
             for handler in logger.handlers:
                 if handler.level == logging.NOTSET:
                     handler.setLevel(logger.getEffectiveLevel())
@@ -102,7 +103,7 @@ class LogBuffer(logging.Handler):
 
         def detach() -> None:
             logger.removeHandler(self)
-            if raised and logger.level == self.level:  # nobody changed it since: ours to restore
+            if lowered and logger.level == self.level:  # nobody changed it since: ours to restore
                 logger.setLevel(former_level)
                 for handler in raised:
                     handler.setLevel(logging.NOTSET)

@@ -5,9 +5,11 @@ curve, from a fixed number of points. The history keeps `levels` levels of
 up to `points_per_level` points each: level 0 holds single samples, and when
 a level overflows its two oldest points merge into one point of the level
 above, so level i points each cover 2^i samples. Recent data stays at full
-resolution, older data gets coarser, memory never grows. When the top level
-overflows it halves itself in place (every pair merged), so the oldest end of
-a very long run keeps coarsening instead of being dropped.
+resolution, older data gets coarser, memory never grows. The top level does
+not overflow into anything: when it is full its points double their width
+(every pair merged, and later arrivals fill the newest point up to that
+width), so a very long run keeps all of its history, evenly coarsened,
+instead of dropping its beginning.
 
 With the defaults (128 points, 16 levels: at most 2048 points) the levels
 cover 128 × (2^16 − 1) ≈ 8.4 million samples before the top level starts
@@ -45,6 +47,7 @@ class _Point:
 
     seq: int  # newest sample's sequence number
     time_s: float  # newest sample's wall-clock time
+    start_time_s: float  # oldest sample's wall-clock time
     step: int  # training step at the newest sample
     samples: int
     loss_sum: float = 0.0
@@ -56,7 +59,8 @@ class _Point:
 
     def merged_with(self, newer: _Point) -> _Point:
         return _Point(
-            seq=newer.seq, time_s=newer.time_s, step=newer.step, samples=self.samples + newer.samples,
+            seq=newer.seq, time_s=newer.time_s, start_time_s=self.start_time_s, step=newer.step,
+            samples=self.samples + newer.samples,
             loss_sum=self.loss_sum + newer.loss_sum, loss_count=self.loss_count + newer.loss_count,
             validation_sum=self.validation_sum + newer.validation_sum,
             validation_count=self.validation_count + newer.validation_count,
@@ -66,7 +70,7 @@ class _Point:
 
     def exported(self) -> MetricPoint:
         return MetricPoint(
-            seq=self.seq, time_s=self.time_s, step=self.step, samples=self.samples,
+            seq=self.seq, time_s=self.time_s, start_time_s=self.start_time_s, step=self.step, samples=self.samples,
             loss=self.loss_sum / self.loss_count if self.loss_count else None,
             validation_loss=self.validation_sum / self.validation_count if self.validation_count else None,
             tokens_per_s=self.throughput_sum / self.throughput_count if self.throughput_count else None,
@@ -86,6 +90,7 @@ class MetricsHistory:
         self._clock = clock
         self._levels: list[deque[_Point]] = [deque() for _ in range(levels)]
         self._last_seq = -1
+        self._top_width = 2 ** (levels - 1)  # samples per top-level point; doubles when the top level fills
         self._lock = threading.Lock()
 
     @property
@@ -103,24 +108,33 @@ class MetricsHistory:
     def _add(self, *, step: int, time_s: float | None, **sums: Any) -> None:
         with self._lock:
             self._last_seq += 1
-            point = _Point(seq=self._last_seq, time_s=self._clock() if time_s is None else time_s,
-                           step=step, samples=1, **sums)
-            self._levels[0].append(point)
-            self._cascade()
+            now_s = self._clock() if time_s is None else time_s
+            point = _Point(seq=self._last_seq, time_s=now_s, start_time_s=now_s, step=step, samples=1, **sums)
+            self._push(0, point)
 
-    def _cascade(self) -> None:
-        for index, level in enumerate(self._levels):
-            if len(level) <= self.points_per_level:
-                return
-            if index + 1 < self.levels:
-                older = level.popleft()
-                self._levels[index + 1].append(older.merged_with(level.popleft()))
-            else:  # the top level halves in place: every pair becomes one point
-                pairs = list(level)
-                level.clear()
-                level.extend(a.merged_with(b) for a, b in zip(pairs[0::2], pairs[1::2]))
-                if len(pairs) % 2:
-                    level.append(pairs[-1])
+    def _push(self, index: int, point: _Point) -> None:
+        level = self._levels[index]
+        if index == self.levels - 1:
+            self._push_top(point)
+            return
+        level.append(point)
+        if len(level) > self.points_per_level:  # the two oldest go up one level as one point
+            older = level.popleft()
+            self._push(index + 1, older.merged_with(level.popleft()))
+
+    def _push_top(self, point: _Point) -> None:
+        top = self._levels[-1]
+        if top and top[-1].samples < self._top_width:
+            top[-1] = top[-1].merged_with(point)
+        else:
+            top.append(point)
+        if len(top) > self.points_per_level:  # full: every point doubles its width
+            self._top_width *= 2
+            points = list(top)
+            top.clear()
+            top.extend(a.merged_with(b) for a, b in zip(points[0::2], points[1::2]))
+            if len(points) % 2:
+                top.append(points[-1])
 
     def points(self, since_seq: int = -1) -> list[MetricPoint]:
         """Every point whose newest sample is newer than `since_seq`, oldest first."""

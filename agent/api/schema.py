@@ -200,6 +200,7 @@ class MetricPoint:
     loss: float | None = None  # mean training loss of its step samples, nats; None: it holds none
     validation_loss: float | None = None  # mean of its validation samples, nats; None: it holds none
     tokens_per_s: float | None = None  # mean training throughput of its step samples
+    start_time_s: float | None = None  # wall-clock time of its oldest sample (= time_s for one sample)
 
 
 @dataclass(frozen=True)

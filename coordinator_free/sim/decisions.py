@@ -14,7 +14,7 @@
   (their formation attempt just failed, and open seats are filled by the
   quorums' own replacement searches). Free deciders decide one
   after another, each from a view that shows the choices before it, while
-  the view is the whole network; beyond that in chunks of 64 per sampled
+  the view is the whole network; beyond that in chunks of 256 per sampled
   view: mode selection's documented weakness (all who decide at one moment
   see the same need) then costs at most one chunk of surplus.
   An unadmitted node is not a member; it is IDLE without asking the rule.
@@ -41,7 +41,7 @@ from .views import mode_view
 if TYPE_CHECKING:
     from .world import World
 
-_CHUNK = 64
+_CHUNK = 256
 
 
 def formation_pass(world: World) -> None:
@@ -103,7 +103,9 @@ def latency_pass(world: World) -> None:
     table, book, count = world.table, world.book, world.table.count
     slots = table.quorum[:count]
     members = table.online[:count] & (slots >= 0) & book.training[np.maximum(slots, 0)]
-    # A member's measured stage latency: its layers in the quorum × its real ms per layer.
+    # A member's measured stage latency: its layers in the quorum × its real ms per layer,
+    # against the average stage latency of training members of its own tier (DESIGN: "the
+    # tier's average"), so a member stuck with too long a stage counts as slow too.
     stage_ms = (table.stage_stop[:count] - table.stage_start[:count]) * table.actual_ms[:count]
     tiers = table.tier[:count].astype(np.int64)
     sums = np.bincount(tiers[members], weights=stage_ms[members], minlength=6)
@@ -112,4 +114,5 @@ def latency_pass(world: World) -> None:
     over = members & (stage_ms > LIFECYCLE.slow_latency_factor * average[tiers])
     rows = [int(row) for row in np.flatnonzero(over)]
     if rows:
-        sample_latencies(world, rows, {int(row): float(stage_ms[row]) for row in rows}, average)
+        averages = {row: float(average[tiers[row]]) for row in rows}
+        sample_latencies(world, rows, {row: float(stage_ms[row]) for row in rows}, averages)

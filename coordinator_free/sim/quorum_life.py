@@ -200,7 +200,9 @@ def dissolve_for(world: World, slot: int, *, upgrade: bool) -> None:
     dissolve(world, slot)
 
 
-def sample_latencies(world: World, rows: list[int], stage_ms: dict[int, float], tier_average_ms: object) -> None:
+def sample_latencies(
+    world: World, rows: list[int], stage_ms: dict[int, float], tier_average_ms: dict[int, float]
+) -> None:
     """LatencySample for members over the slow bound; replace when the rule says."""
     table = world.table
     slots = []
@@ -209,7 +211,7 @@ def sample_latencies(world: World, rows: list[int], stage_ms: dict[int, float], 
         record = world.book.records[slot] if slot >= 0 else None
         if record is None or not record.state.is_live or row in record.silent:
             continue
-        average_ms = float(tier_average_ms[int(table.tier[row])])
+        average_ms = tier_average_ms[row]
         apply(world, slot, LatencySample(table.node_id(row), world.now_s, stage_ms[row], average_ms))
         if record.state.replacements_wanted and slot not in slots:
             slots.append(slot)

@@ -30,13 +30,35 @@ _BAR_WIDTH = 30
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "scenario", help=f"a built-in scenario ({', '.join(available_scenarios())}) or a .toml file"
+        "scenario",
+        help=f"a built-in scenario ({', '.join(available_scenarios())}) or a .toml file",
     )
-    parser.add_argument("--nodes", type=int, default=None, help="final network size (steady scenarios: the size)")
-    parser.add_argument("--days", type=float, default=None, help="simulated days (default: the scenario's)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
-    parser.add_argument("--out", type=Path, default=None, help="write series.csv, growth.csv and PNG charts here")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=None,
+        help="final network size (steady scenarios: the size)",
+    )
+    parser.add_argument(
+        "--days",
+        type=float,
+        default=None,
+        help="simulated days (default: the scenario's)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: the scenario's)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write series.csv, growth.csv and PNG charts here",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as JSON instead of a table",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -67,19 +89,31 @@ class ProgressBar:
         self.stream.flush()
 
 
-def run_simulate(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def run_simulate(
+    args: argparse.Namespace,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     """Run the scenario; print the summary; write files under --out. Returns the exit code."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     try:
-        scenario = with_overrides(load_scenario(args.scenario), nodes=args.nodes, days=args.days, seed=args.seed)
+        scenario = with_overrides(
+            load_scenario(args.scenario),
+            nodes=args.nodes,
+            days=args.days,
+            seed=args.seed,
+        )
     except ProtocolError as error:
         stderr.write(f"neuroshard simulate: {error}\n")
         return EXIT_USAGE
     progress = None if args.quiet else ProgressBar(stderr, scenario.days)
     result = run_scenario(scenario, progress=progress)
     summary = summarize(result)
-    stdout.write(json.dumps(summary, indent=2) + "\n" if args.json else format_summary(summary))
+    stdout.write(
+        json.dumps(summary, indent=2) + "\n" if args.json else format_summary(summary)
+    )
     if args.out is not None:
         written = write_csv(result, args.out)
         try:

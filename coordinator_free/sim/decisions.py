@@ -58,14 +58,20 @@ def formation_pass(world: World) -> None:
 
 def mode_pass(world: World) -> None:
     table, count, now_s = world.table, world.table.count, world.now_s
-    due = np.flatnonzero(table.online[:count] & (table.quorum[:count] < 0) & (table.retry_s[:count] <= now_s))
+    due = np.flatnonzero(
+        table.online[:count]
+        & (table.quorum[:count] < 0)
+        & (table.retry_s[:count] <= now_s)
+    )
     deciders = sorted(world.mode_dirty.union(int(row) for row in due))
     world.mode_dirty.clear()
     deciders = [row for row in deciders if table.online[row]]
     for row in deciders:
         if not table.admitted[row]:
             table.set_mode(row, Mode.IDLE, now_s)
-    members = [row for row in deciders if table.admitted[row] and table.quorum[row] >= 0]
+    members = [
+        row for row in deciders if table.admitted[row] and table.quorum[row] >= 0
+    ]
     free = [row for row in deciders if table.admitted[row] and table.quorum[row] < 0]
     _decide_members(world, members)
     chunk = 1 if world.network_size <= world.scenario.views.sample_size else _CHUNK
@@ -82,7 +88,9 @@ def _decide_members(world: World, rows: list[int]) -> None:
     if not rows:
         return
     table = world.table
-    decision = select_mode(table.view(rows[0]), mode_view(world, rows[:1]), quorum_available=True)
+    decision = select_mode(
+        table.view(rows[0]), mode_view(world, rows[:1]), quorum_available=True
+    )
     for row in rows:
         table.set_mode(row, decision.mode, world.now_s)
     world.tallies.mode_decisions += 1
@@ -106,7 +114,9 @@ def latency_pass(world: World) -> None:
     # A member's measured stage latency: its layers in the quorum × its real ms per layer,
     # against the average stage latency of training members of its own tier (DESIGN: "the
     # tier's average"), so a member stuck with too long a stage counts as slow too.
-    stage_ms = (table.stage_stop[:count] - table.stage_start[:count]) * table.actual_ms[:count]
+    stage_ms = (table.stage_stop[:count] - table.stage_start[:count]) * table.actual_ms[
+        :count
+    ]
     tiers = table.tier[:count].astype(np.int64)
     sums = np.bincount(tiers[members], weights=stage_ms[members], minlength=6)
     counts = np.bincount(tiers[members], minlength=6)
@@ -115,4 +125,6 @@ def latency_pass(world: World) -> None:
     rows = [int(row) for row in np.flatnonzero(over)]
     if rows:
         averages = {row: float(average[tiers[row]]) for row in rows}
-        sample_latencies(world, rows, {row: float(stage_ms[row]) for row in rows}, averages)
+        sample_latencies(
+            world, rows, {row: float(stage_ms[row]) for row in rows}, averages
+        )

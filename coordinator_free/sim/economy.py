@@ -23,12 +23,29 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from coordinator_free.claims import scarcity_scores
-from coordinator_free.constants import FRAUD_SLASH_STAKE_MULTIPLE, NANO_PER_NEURO, REFERENCE_BATCH_SEQUENCES
+from coordinator_free.constants import (
+    FRAUD_SLASH_STAKE_MULTIPLE,
+    NANO_PER_NEURO,
+    REFERENCE_BATCH_SEQUENCES,
+)
 from coordinator_free.growth_upgrade import UpgradePhase, layer_learning_rate_factor
 from coordinator_free.ledger import LedgerState, fold
-from coordinator_free.ledger_events import EscrowLock, EscrowRefund, EscrowRelease, Reward, Slash, Stake, to_nano
+from coordinator_free.ledger_events import (
+    EscrowLock,
+    EscrowRefund,
+    EscrowRelease,
+    Reward,
+    Slash,
+    Stake,
+    to_nano,
+)
 from coordinator_free.network_view import LayerRange, Mode
-from coordinator_free.rewards import WorkPeriods, layer_weight_sums, layer_weights, period_rewards
+from coordinator_free.rewards import (
+    WorkPeriods,
+    layer_weight_sums,
+    layer_weights,
+    period_rewards,
+)
 from coordinator_free.scale import target_replicas_per_layer
 from coordinator_free.types import NodeId
 
@@ -49,9 +66,13 @@ class Economy:
         self.ledger = LedgerState()
         self.pending: list = []  # events not yet folded
         self.accrued = np.zeros(0)  # NEURO earned, not yet a ledger event, per row
-        self.earned = {name: np.zeros(0) for name in CATEGORIES}  # NEURO, whole run, per row
+        self.earned = {
+            name: np.zeros(0) for name in CATEGORIES
+        }  # NEURO, whole run, per row
         self.endowed = np.zeros(0)  # NEURO bought from outside, per row
-        self.inference_period = np.zeros(0)  # inference NEURO this ledger period, per row
+        self.inference_period = np.zeros(
+            0
+        )  # inference NEURO this ledger period, per row
         self.period_locked = self.period_burned = self.period_refunded = 0.0
         self.periods = 0
 
@@ -62,7 +83,9 @@ class Economy:
         self.accrued = _grown(self.accrued, size)
         self.endowed = _grown(self.endowed, size)
         self.inference_period = _grown(self.inference_period, size)
-        self.earned = {name: _grown(values, size) for name, values in self.earned.items()}
+        self.earned = {
+            name: _grown(values, size) for name, values in self.earned.items()
+        }
 
 
 def _grown(values: np.ndarray, size: int) -> np.ndarray:
@@ -77,7 +100,9 @@ def endow(world: World, row: int, neuro: float) -> None:
         return
     economy, node_id, now_s = world.economy, world.table.node_id(row), world.now_s
     amount = to_nano(neuro)
-    economy.pending.append(Reward(OUTSIDE, now_s, node_id, amount, "bought before joining"))
+    economy.pending.append(
+        Reward(OUTSIDE, now_s, node_id, amount, "bought before joining")
+    )
     # Just after: the fold orders equal timestamps by event id, which could put the stake first.
     economy.pending.append(Stake(node_id, now_s + _AFTER_S, node_id, amount))
     economy.endowed[row] += neuro
@@ -88,12 +113,21 @@ def endow(world: World, row: int, neuro: float) -> None:
 def serve_data(world: World) -> None:
     """DATA nodes share the step's sample demand: every batch trained needs its sequences served."""
     table, count = world.table, world.table.count
-    batches = float(world.book.step_batches[world.book.training].sum() + table.own_batches[:count].sum())
-    serving = table.online[:count] & table.admitted[:count] & (table.mode[:count] == MODE_INDEX[Mode.DATA])
+    batches = float(
+        world.book.step_batches[world.book.training].sum()
+        + table.own_batches[:count].sum()
+    )
+    serving = (
+        table.online[:count]
+        & table.admitted[:count]
+        & (table.mode[:count] == MODE_INDEX[Mode.DATA])
+    )
     table.served_samples[:count] = 0.0
     servers = int(serving.sum())
     if servers:
-        table.served_samples[:count][serving] = batches * REFERENCE_BATCH_SEQUENCES / servers
+        table.served_samples[:count][serving] = (
+            batches * REFERENCE_BATCH_SEQUENCES / servers
+        )
 
 
 def layer_reward_weights(world: World) -> np.ndarray:
@@ -102,9 +136,15 @@ def layer_reward_weights(world: World) -> np.ndarray:
     scarcity = scarcity_scores(holders, target_replicas_per_layer(world.network_size))
     factors = None
     upgrade = world.upgrade
-    if upgrade is not None and upgrade.phase is UpgradePhase.WARMUP and upgrade.new_depth == depth:
+    if (
+        upgrade is not None
+        and upgrade.phase is UpgradePhase.WARMUP
+        and upgrade.new_depth == depth
+    ):
         step = int(world.model_step)
-        factors = [layer_learning_rate_factor(upgrade, layer, step) for layer in range(depth)]
+        factors = [
+            layer_learning_rate_factor(upgrade, layer, step) for layer in range(depth)
+        ]
     return np.asarray(layer_weights(LayerRange(0, depth), scarcity, factors))
 
 
@@ -114,26 +154,37 @@ def accrue_rewards(world: World, dt: float) -> None:
     rows = np.flatnonzero(table.online[:count] & table.admitted[:count])
     slots = table.quorum[rows]
     in_training = (slots >= 0) & book.training[np.maximum(slots, 0)]
-    starts = np.where(in_training, table.stage_start[rows], np.minimum(table.start[rows], world.depth))
-    stops = np.where(in_training, table.stage_stop[rows], np.minimum(table.stop[rows], world.depth))
+    starts = np.where(
+        in_training, table.stage_start[rows], np.minimum(table.start[rows], world.depth)
+    )
+    stops = np.where(
+        in_training, table.stage_stop[rows], np.minimum(table.stop[rows], world.depth)
+    )
     stops = np.maximum(stops, starts)
     solo = table.mode[rows] == MODE_INDEX[Mode.SOLO]
     asynchronous = table.mode[rows] == MODE_INDEX[Mode.ASYNC]
-    pipeline_batches = np.where(in_training, book.step_batches[np.maximum(slots, 0)], 0.0)
+    pipeline_batches = np.where(
+        in_training, book.step_batches[np.maximum(slots, 0)], 0.0
+    )
     work = WorkPeriods(
         layer_count=world.depth,
         starts=starts,
         stops=stops,
-        pipeline_batches=pipeline_batches + np.where(solo, table.own_batches[rows], 0.0),
+        pipeline_batches=pipeline_batches
+        + np.where(solo, table.own_batches[rows], 0.0),
         async_batches=np.where(asynchronous, table.own_batches[rows], 0.0),
         async_age_s=np.maximum(world.now_s - table.theta_start_s[rows], 0.0),
         uptime_s=np.clip(world.now_s - table.joined_s[rows], 0.0, dt),
         samples_served=table.served_samples[rows],
     )
-    paid = period_rewards(work, layer_weight_sums(starts, stops, layer_reward_weights(world)))
+    paid = period_rewards(
+        work, layer_weight_sums(starts, stops, layer_reward_weights(world))
+    )
     economy = world.economy
     economy.accrued[rows] += paid.total
-    for name in CATEGORIES[:4]:  # the bonus multiplies every part, so the parts sum to the total
+    for name in CATEGORIES[
+        :4
+    ]:  # the bonus multiplies every part, so the parts sum to the total
         economy.earned[name][rows] += getattr(paid, name) * (1.0 + paid.bonus)
 
 
@@ -142,7 +193,9 @@ def _reward_events(world: World, rows: np.ndarray, at_s: float) -> list:
     for row in rows:
         amount = to_nano(float(economy.accrued[row]))
         if amount > 0:
-            events.append(Reward(REWARDS, at_s, world.table.node_id(int(row)), amount, "work"))
+            events.append(
+                Reward(REWARDS, at_s, world.table.node_id(int(row)), amount, "work")
+            )
     economy.accrued[rows] = 0.0
     return events
 
@@ -152,7 +205,8 @@ def _inference_events(world: World, at_s: float) -> list:
     economy = world.economy
     rows = np.flatnonzero(economy.inference_period)
     payments = tuple(
-        (world.table.node_id(int(row)), to_nano(float(economy.inference_period[row]))) for row in rows
+        (world.table.node_id(int(row)), to_nano(float(economy.inference_period[row])))
+        for row in rows
     )
     payments = tuple((node, amount) for node, amount in payments if amount > 0)
     burn, refund = to_nano(economy.period_burned), to_nano(economy.period_refunded)
@@ -193,16 +247,29 @@ def fold_pending(world: World) -> None:
 def slash_for_fraud(world: World, offender: int, challenger: int) -> float:
     """§13: fraud loses 2× the prover's stake to the challenger (capped by the ledger). Returns NEURO taken."""
     economy, table, now_s = world.economy, world.table, world.now_s
-    events = _reward_events(world, np.array([offender]), now_s)  # what it earned so far is its to lose
+    events = _reward_events(
+        world, np.array([offender]), now_s
+    )  # what it earned so far is its to lose
     offender_id = table.node_id(offender)
     before = economy.ledger.slashed_nano.get(offender_id, 0)
     stake_nano = economy.ledger.stake(offender_id) + sum(
-        e.amount_nano for e in economy.pending if isinstance(e, Stake) and e.node == offender_id
+        e.amount_nano
+        for e in economy.pending
+        if isinstance(e, Stake) and e.node == offender_id
     )
     amount = int(FRAUD_SLASH_STAKE_MULTIPLE * stake_nano)
     if amount > 0:  # an unstaked node has nothing to lose: why admission asks for stake
         challenger_id = table.node_id(challenger)
-        events.append(Slash(challenger_id, now_s + _AFTER_S, offender_id, amount, challenger_id, "fraud"))
+        events.append(
+            Slash(
+                challenger_id,
+                now_s + _AFTER_S,
+                offender_id,
+                amount,
+                challenger_id,
+                "fraud",
+            )
+        )
     economy.pending.extend(events)
     fold_pending(world)
     table.stake[offender] = economy.ledger.stake(offender_id) / NANO_PER_NEURO

@@ -30,7 +30,14 @@ from .events import EventKind
 from .governance import on_phase_end, open_next
 from .growth_driver import growth_step, on_grace_end
 from .inference import serve_inference
-from .membership import arrive, create_nodes, depart, schedule_arrivals, start_storm, update_edges
+from .membership import (
+    arrive,
+    create_nodes,
+    depart,
+    schedule_arrivals,
+    start_storm,
+    update_edges,
+)
 from .metrics import Recorder
 from .proofs import check_proofs
 from .quorum_life import run_check
@@ -51,7 +58,9 @@ class SimulationResult:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, *, progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, *, progress: ProgressCallback | None = None
+    ) -> None:
         self.scenario = scenario
         self.world = World(scenario)
         self.recorder = Recorder()
@@ -68,7 +77,9 @@ class Simulation:
             if self.progress is not None:
                 self.progress(index + 1, steps, world)
         self._finish()
-        return SimulationResult(self.scenario, world, self.recorder, world.queue.processed)
+        return SimulationResult(
+            self.scenario, world, self.recorder, world.queue.processed
+        )
 
     def _begin(self) -> None:
         world, scenario = self.world, self.scenario
@@ -129,7 +140,9 @@ class Simulation:
 
     def _real_batches(self) -> float:
         world = self.world
-        live = np.fromiter((r is not None for r in world.book.records), bool, len(world.book.records))
+        live = np.fromiter(
+            (r is not None for r in world.book.records), bool, len(world.book.records)
+        )
         table, count = world.table, world.table.count
         alone = table.own_batches[:count][table.online[:count]].sum()
         return float(world.book.step_batches[live].sum() + alone)
@@ -144,5 +157,7 @@ class Simulation:
             world.tallies.edge_watch_s = world.now_s - world.edge_watch_since_s
 
 
-def run_scenario(scenario: Scenario, *, progress: ProgressCallback | None = None) -> SimulationResult:
+def run_scenario(
+    scenario: Scenario, *, progress: ProgressCallback | None = None
+) -> SimulationResult:
     return Simulation(scenario, progress=progress).run()

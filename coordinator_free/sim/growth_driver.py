@@ -70,7 +70,9 @@ def growth_step(world: World) -> None:
         inputs = growth_inputs(world)
         decision = check_growth_from_counts(**inputs)
         if decision.should_grow:
-            world.growth_log.append({"at_s": now_s, **inputs, "new_depth": decision.new_depth})
+            world.growth_log.append(
+                {"at_s": now_s, **inputs, "new_depth": decision.new_depth}
+            )
             _announce(world, decision.new_depth)
     elif upgrade.phase is UpgradePhase.REFORMING and world.book.training.any():
         world.upgrade = apply_training_resumed(upgrade, TrainingResumed(now_s, step))
@@ -80,7 +82,10 @@ def growth_step(world: World) -> None:
 
 def _announce(world: World, new_depth: int) -> None:
     world.upgrade = announce_upgrade(
-        at_s=world.now_s, old_arch_version=world.arch_version, old_depth=world.depth, new_depth=new_depth
+        at_s=world.now_s,
+        old_arch_version=world.arch_version,
+        old_depth=world.depth,
+        new_depth=new_depth,
     )
     world.tallies.growth_announced += 1
     reclaim_all(world, new_depth)
@@ -105,8 +110,12 @@ def on_grace_end(world: World) -> None:
     if upgrade is None or upgrade.phase is not UpgradePhase.ANNOUNCED:
         return
     layers = np.arange(upgrade.old_depth, upgrade.new_depth)
-    fast = table.online[:count] & (table.tier[:count] <= GROWTH_FAST_HOLDER_SLOWEST_TIER)
-    fast_counts = count_layer_holders(table.start[:count][fast], table.stop[:count][fast], upgrade.new_depth)
+    fast = table.online[:count] & (
+        table.tier[:count] <= GROWTH_FAST_HOLDER_SLOWEST_TIER
+    )
+    fast_counts = count_layer_holders(
+        table.start[:count][fast], table.stop[:count][fast], upgrade.new_depth
+    )
     tick = GraceTick(
         at_s=world.now_s,
         holder_counts=tuple(int(c) for c in table.holders[layers]),

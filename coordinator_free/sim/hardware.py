@@ -36,7 +36,13 @@ class Behaviour(IntEnum):
     COLLUDE = 5  # forms quorums with its own kind and fakes everything
 
 
-ATTACK_BEHAVIOURS = (Behaviour.LAZY, Behaviour.SLOW, Behaviour.POISON, Behaviour.SYBIL, Behaviour.COLLUDE)
+ATTACK_BEHAVIOURS = (
+    Behaviour.LAZY,
+    Behaviour.SLOW,
+    Behaviour.POISON,
+    Behaviour.SYBIL,
+    Behaviour.COLLUDE,
+)
 PIPELINE_ATTACKS = frozenset({Behaviour.LAZY, Behaviour.SLOW, Behaviour.COLLUDE})
 
 
@@ -53,43 +59,67 @@ class Arrivals:
 
 
 def speed_bands_ms(hardware: Hardware) -> list[tuple[float, float]]:
-    edges = (hardware.fastest_ms_per_layer, *TIER_UPPER_BOUNDS_MS, hardware.slowest_ms_per_layer)
+    edges = (
+        hardware.fastest_ms_per_layer,
+        *TIER_UPPER_BOUNDS_MS,
+        hardware.slowest_ms_per_layer,
+    )
     return [(edges[i], edges[i + 1]) for i in range(5)]
 
 
 def region_latency_ms(rng: np.random.Generator, regions: Regions) -> np.ndarray:
     """Symmetric round-trip matrix between regions; the diagonal is the intra-region latency."""
     count = regions.count
-    matrix = rng.uniform(regions.inter_ms_low, regions.inter_ms_high, size=(count, count))
+    matrix = rng.uniform(
+        regions.inter_ms_low, regions.inter_ms_high, size=(count, count)
+    )
     matrix = np.triu(matrix, 1)
     matrix = matrix + matrix.T
     np.fill_diagonal(matrix, regions.intra_ms)
     return matrix
 
 
-def _behaviours(rng: np.random.Generator, count: int, adversaries: Adversaries) -> np.ndarray:
+def _behaviours(
+    rng: np.random.Generator, count: int, adversaries: Adversaries
+) -> np.ndarray:
     behaviours = np.zeros(count, dtype=np.int8)
     if adversaries.share <= 0:
         return behaviours
-    weights = np.array([getattr(adversaries, b.name.lower()) for b in ATTACK_BEHAVIOURS], dtype=np.float64)
+    weights = np.array(
+        [getattr(adversaries, b.name.lower()) for b in ATTACK_BEHAVIOURS],
+        dtype=np.float64,
+    )
     attacking = rng.random(count) < adversaries.share
-    chosen = rng.choice(len(ATTACK_BEHAVIOURS), size=int(attacking.sum()), p=weights / weights.sum())
-    behaviours[attacking] = np.array([int(ATTACK_BEHAVIOURS[i]) for i in chosen], dtype=np.int8)
+    chosen = rng.choice(
+        len(ATTACK_BEHAVIOURS), size=int(attacking.sum()), p=weights / weights.sum()
+    )
+    behaviours[attacking] = np.array(
+        [int(ATTACK_BEHAVIOURS[i]) for i in chosen], dtype=np.int8
+    )
     return behaviours
 
 
-def _tiers(rng: np.random.Generator, behaviours: np.ndarray, hardware: Hardware) -> np.ndarray:
+def _tiers(
+    rng: np.random.Generator, behaviours: np.ndarray, hardware: Hardware
+) -> np.ndarray:
     shares = np.asarray(hardware.tier_shares, dtype=np.float64)
     tiers = rng.choice(5, size=behaviours.size, p=shares) + 1
     pipeline_only = np.isin(behaviours, [int(b) for b in PIPELINE_ATTACKS])
     if pipeline_only.any():
         pipeline_shares = shares[:4] / shares[:4].sum()
-        tiers[pipeline_only] = rng.choice(4, size=int(pipeline_only.sum()), p=pipeline_shares) + 1
+        tiers[pipeline_only] = (
+            rng.choice(4, size=int(pipeline_only.sum()), p=pipeline_shares) + 1
+        )
     return tiers
 
 
 def draw_arrivals(
-    rng: np.random.Generator, count: int, *, hardware: Hardware, regions: Regions, adversaries: Adversaries
+    rng: np.random.Generator,
+    count: int,
+    *,
+    hardware: Hardware,
+    regions: Regions,
+    adversaries: Adversaries,
 ) -> Arrivals:
     """`count` new nodes; the same generator state gives the same nodes."""
     behaviours = _behaviours(rng, count, adversaries)
@@ -100,7 +130,9 @@ def draw_arrivals(
     speeds = np.exp(low + (high - low) * rng.random(count) * (1.0 - 1e-9))
     memory_low = np.asarray(hardware.memory_gib_low)[tiers - 1]
     memory_high = np.asarray(hardware.memory_gib_high)[tiers - 1]
-    memory = ((memory_low + (memory_high - memory_low) * rng.random(count)) * GIB).astype(np.int64)
+    memory = (
+        (memory_low + (memory_high - memory_low) * rng.random(count)) * GIB
+    ).astype(np.int64)
     return Arrivals(
         tiers=tiers.astype(np.int8),
         speeds_ms=speeds,

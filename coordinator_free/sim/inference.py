@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from coordinator_free.constants import REFERENCE_BATCH_SEQUENCES
-from coordinator_free.pricing import lock_escrow, price_per_token, settle_escrow, split_payment
+from coordinator_free.pricing import (
+    lock_escrow,
+    price_per_token,
+    settle_escrow,
+    split_payment,
+)
 from coordinator_free.tiers import Tier
 
 if TYPE_CHECKING:
@@ -37,12 +42,16 @@ def serve_inference(world: World, dt: float) -> None:
     live = world.book.live_slots()
     if live.size == 0 or config.requests_per_node_h <= 0:
         return
-    requests = int(world.rng.poisson(config.requests_per_node_h * world.network_size * dt / 3600.0))
+    requests = int(
+        world.rng.poisson(config.requests_per_node_h * world.network_size * dt / 3600.0)
+    )
     if requests == 0:
         return
     prices: dict[int, float] = {}
     tokens: dict[int, int] = {}
-    picks = world.rng.integers(0, live.size, size=(requests, min(config.quorum_choices, live.size)))
+    picks = world.rng.integers(
+        0, live.size, size=(requests, min(config.quorum_choices, live.size))
+    )
     for choices in picks:
         slots = [int(live[i]) for i in choices]
         for slot in slots:
@@ -59,26 +68,45 @@ def _price(world: World, slot: int) -> float:
     members = world.book.records[slot].members
     reputation = float(np.mean(world.table.reputation[members]))
     utilisation = float(world.book.utilisation[slot])
-    return price_per_token(utilisation=min(1.0, utilisation), tier=Tier(int(world.book.tier[slot])), reputation=reputation)
+    return price_per_token(
+        utilisation=min(1.0, utilisation),
+        tier=Tier(int(world.book.tier[slot])),
+        reputation=reputation,
+    )
 
 
 def _settle(world: World, slot: int, tokens: int, price: float, dt: float) -> None:
-    book, table, economy, tallies = world.book, world.table, world.economy, world.tallies
+    book, table, economy, tallies = (
+        world.book,
+        world.table,
+        world.economy,
+        world.tallies,
+    )
     record = book.records[slot]
     escrow = lock_escrow(tokens, price)
-    capacity = book.rate[slot] * world.scenario.model.train_cost_factor * REFERENCE_BATCH_SEQUENCES * dt
+    capacity = (
+        book.rate[slot]
+        * world.scenario.model.train_cost_factor
+        * REFERENCE_BATCH_SEQUENCES
+        * dt
+    )
     delivered = min(tokens, int(capacity)) if book.training[slot] else 0
     settlement = settle_escrow(escrow, delivered)
     book.utilisation[slot] = delivered / capacity if capacity > 0 else 1.0
     members = record.members
     change = _REPUTATION_GAIN if delivered else -_REPUTATION_LOSS
-    world.table.reputation[members] = np.clip(world.table.reputation[members] + change, 0.0, 1.0)
+    world.table.reputation[members] = np.clip(
+        world.table.reputation[members] + change, 0.0, 1.0
+    )
     tallies.inference_tokens += delivered
     tallies.inference_refunded += settlement.refund
     economy.period_refunded += settlement.refund
     if settlement.paid <= 0:
         return
-    stages = [(table.node_id(row), len(m.member.stage)) for row, m in zip(members, record.state.members, strict=True)]
+    stages = [
+        (table.node_id(row), len(m.member.stage))
+        for row, m in zip(members, record.state.members, strict=True)
+    ]
     split = split_payment(settlement.paid, stages)
     for (_, amount), row in zip(split.shares, members, strict=True):
         economy.inference_period[row] += amount

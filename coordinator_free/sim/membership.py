@@ -54,7 +54,13 @@ def create_nodes(world: World, count: int, *, genesis: bool = False) -> np.ndarr
         shares[scenario.population.first_node_tier - 1] = 1.0
         hardware = dataclasses.replace(hardware, tier_shares=tuple(shares))
         adversaries = Adversaries()
-    drawn = draw_arrivals(world.rng, count, hardware=hardware, regions=scenario.regions, adversaries=adversaries)
+    drawn = draw_arrivals(
+        world.rng,
+        count,
+        hardware=hardware,
+        regions=scenario.regions,
+        adversaries=adversaries,
+    )
     rows = table.new_rows(count)
     world.economy.reserve(table.capacity)
     per_layer = layer_memory_bytes(scenario.model.parameters_per_layer)
@@ -62,11 +68,17 @@ def create_nodes(world: World, count: int, *, genesis: bool = False) -> np.ndarr
     table.memory_bytes[rows], table.region[rows] = drawn.memory_bytes, drawn.regions
     table.jitter_ms[rows], table.behaviour[rows] = drawn.jitter_ms, drawn.behaviours
     slow = drawn.behaviours == SLOW
-    table.actual_ms[rows] = np.where(slow, drawn.speeds_ms * adversaries.slow_factor, drawn.speeds_ms)
-    table.max_layers[rows] = [max_layers_for_memory(int(m), per_layer) for m in drawn.memory_bytes]
+    table.actual_ms[rows] = np.where(
+        slow, drawn.speeds_ms * adversaries.slow_factor, drawn.speeds_ms
+    )
+    table.max_layers[rows] = [
+        max_layers_for_memory(int(m), per_layer) for m in drawn.memory_bytes
+    ]
     for row, behaviour in zip(rows, drawn.behaviours, strict=True):
         if behaviour == SYBIL:
-            table.host[row] = -1 - world.sybil_count // max(1, adversaries.sybils_per_host)
+            table.host[row] = -1 - world.sybil_count // max(
+                1, adversaries.sybils_per_host
+            )
             world.sybil_count += 1
         else:
             table.host[row] = row
@@ -81,7 +93,9 @@ def claim_for(world: World, row: int, depth: int) -> LayerRange | None:
     if max_layers >= depth:
         cached = world.full_claims.get(depth)
         if cached is None:
-            cached = world.full_claims[depth] = choose_layer_claim(max_layers, holders, target)
+            cached = world.full_claims[depth] = choose_layer_claim(
+                max_layers, holders, target
+            )
         return cached
     return choose_layer_claim(max_layers, holders, target)
 
@@ -115,7 +129,9 @@ def _schedule_departure(world: World, row: int) -> None:
 
 def depart(world: World, row: int, *, crash: bool) -> None:
     table = world.table
-    if not table.online[row] or (row == 0 and world.scenario.population.first_node_stays):
+    if not table.online[row] or (
+        row == 0 and world.scenario.population.first_node_stays
+    ):
         return
     if table.quorum[row] >= 0:
         member_gone(world, row, graceful=not crash)
@@ -144,7 +160,9 @@ def refresh_admission(world: World, row: int) -> None:
     if was:
         world.host_admitted[host] -= 1
     decision = decide_admission(
-        float(table.stake[row]), admitted_on_host=world.host_admitted[host], network_size=world.network_size
+        float(table.stake[row]),
+        admitted_on_host=world.host_admitted[host],
+        network_size=world.network_size,
     )
     table.admitted[row] = decision.admitted and not table.caught[row]
     if table.admitted[row]:
@@ -182,7 +200,9 @@ def schedule_arrivals(world: World, start_s: float, end_s: float) -> None:
     if count == 0:
         return
     rows = create_nodes(world, count)
-    for row, at_s in zip(rows, np.sort(world.rng.uniform(start_s, end_s, count)), strict=True):
+    for row, at_s in zip(
+        rows, np.sort(world.rng.uniform(start_s, end_s, count)), strict=True
+    ):
         world.queue.push(float(at_s), EventKind.ARRIVAL, int(row))
 
 
@@ -190,12 +210,18 @@ def start_storm(world: World) -> None:
     storm = world.scenario.storm
     candidates = [row for row in world.online.items if row != 0]
     leaving = math.floor(storm.share * len(candidates))
-    chosen = world.rng.choice(np.array(candidates), size=leaving, replace=False) if leaving else []
+    chosen = (
+        world.rng.choice(np.array(candidates), size=leaving, replace=False)
+        if leaving
+        else []
+    )
     duration_s = storm.duration_h * 3600.0
     crash_share = world.scenario.population.crash_share
     for row in chosen:
         at_s = world.now_s + float(world.rng.uniform(0.0, duration_s))
-        world.queue.push(at_s, EventKind.DEPARTURE, int(row), int(world.rng.random() < crash_share))
+        world.queue.push(
+            at_s, EventKind.DEPARTURE, int(row), int(world.rng.random() < crash_share)
+        )
     world.target_factor *= 1.0 - storm.share
     world.storm_started_s = world.now_s
 

@@ -21,7 +21,15 @@ if TYPE_CHECKING:
     from .world import World
 
 TOKENS_PER_BATCH = REFERENCE_BATCH_SEQUENCES * REFERENCE_BATCH_TOKENS
-UPGRADE_PHASES = ("none", "announced", "activated", "reforming", "warmup", "stable", "aborted")
+UPGRADE_PHASES = (
+    "none",
+    "announced",
+    "activated",
+    "reforming",
+    "warmup",
+    "stable",
+    "aborted",
+)
 COLUMNS = (
     "time_h",
     "nodes",
@@ -71,11 +79,18 @@ class Recorder:
         return np.array([row[index] for row in self.rows], dtype=np.float64)
 
     def record(self, world: World, *, real_batches: float, dt: float) -> None:
-        table, book, count, depth = world.table, world.book, world.table.count, world.depth
+        table, book, count, depth = (
+            world.table,
+            world.book,
+            world.table.count,
+            world.depth,
+        )
         online = table.online[:count]
         live = book.live_slots()
         quorum_tiers = np.bincount(book.tier[live].astype(np.int64), minlength=5)
-        modes = np.bincount(table.mode[:count][online].astype(np.int64), minlength=len(MODES))
+        modes = np.bincount(
+            table.mode[:count][online].astype(np.int64), minlength=len(MODES)
+        )
         holders = table.holders[:depth]
         self.tokens_trained += real_batches * TOKENS_PER_BATCH
         pipeline_nodes = _pipeline_capable(world)
@@ -123,12 +138,20 @@ def _capacity_layer_tokens_per_s(world: World) -> float:
     table, count = world.table, world.table.count
     members = table.online[:count] & table.admitted[:count]
     factor = world.scenario.model.train_cost_factor
-    return max(1e-9, float((1000.0 / (factor * table.actual_ms[:count][members])).sum()) * TOKENS_PER_BATCH)
+    return max(
+        1e-9,
+        float((1000.0 / (factor * table.actual_ms[:count][members])).sum())
+        * TOKENS_PER_BATCH,
+    )
 
 
 def _pipeline_capable(world: World) -> int:
     table, count = world.table, world.table.count
-    return int((table.online[:count] & table.admitted[:count] & (table.tier[:count] <= 4)).sum())
+    return int(
+        (
+            table.online[:count] & table.admitted[:count] & (table.tier[:count] <= 4)
+        ).sum()
+    )
 
 
 def honest_slashed(world: World) -> int:
@@ -143,5 +166,7 @@ def honest_slashed(world: World) -> int:
 def rewards_by_tier(world: World) -> list[float]:
     count, economy = world.table.count, world.economy
     total = sum(values[:count] for values in economy.earned.values())
-    sums = np.bincount(world.table.tier[:count].astype(np.int64), weights=total, minlength=6)
+    sums = np.bincount(
+        world.table.tier[:count].astype(np.int64), weights=total, minlength=6
+    )
     return [float(sums[tier]) for tier in range(1, 6)]

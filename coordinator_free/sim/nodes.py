@@ -54,7 +54,10 @@ _COLUMNS: dict[str, tuple[type, object]] = {
     "silent_since_s": (np.float64, np.inf),  # crashed at (still in a quorum's books)
     "own_batches": (np.float64, 0.0),  # batches trained alone this step (solo, async)
     "since_round": (np.float64, 0.0),  # async batches since its last cohort sync
-    "theta_start_s": (np.float64, 0.0),  # when it took the weights it trains from (async age)
+    "theta_start_s": (
+        np.float64,
+        0.0,
+    ),  # when it took the weights it trains from (async age)
     "served_samples": (np.float64, 0.0),  # genesis samples served this step (DATA)
     "reputation": (np.float64, 0.5),  # inference reputation r in [0, 1]
 }
@@ -130,13 +133,17 @@ class NodeTable:
     # ------------------------------------------------------------ holders
     def ensure_layers(self, depth: int) -> None:
         if depth > self.holders.size:
-            self.holders = np.concatenate([self.holders, np.zeros(depth - self.holders.size, dtype=np.int64)])
+            self.holders = np.concatenate(
+                [self.holders, np.zeros(depth - self.holders.size, dtype=np.int64)]
+            )
 
     def set_claim(self, index: int, claim: LayerRange | None) -> None:
         """Move a node's claim, keeping the holder counts of online nodes right."""
         if self.online[index] and self.stop[index] > self.start[index]:
             self.holders[self.start[index] : self.stop[index]] -= 1
-        self.start[index], self.stop[index] = (claim.start, claim.stop) if claim else (0, 0)
+        self.start[index], self.stop[index] = (
+            (claim.start, claim.stop) if claim else (0, 0)
+        )
         if claim is not None:
             self.ensure_layers(claim.stop)
             if self.online[index]:

@@ -15,9 +15,8 @@ several times cheaper than a numpy call.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import random
+from collections.abc import Iterable
 
 
 class IndexedSet:
@@ -57,7 +56,11 @@ class FreePools:
 
     def __init__(self, regions: int) -> None:
         self.regions = regions
-        self._pools = {(region, tier): IndexedSet() for region in range(regions) for tier in range(1, 5)}
+        self._pools = {
+            (region, tier): IndexedSet()
+            for region in range(regions)
+            for tier in range(1, 5)
+        }
         self._colluders = {tier: IndexedSet() for tier in range(1, 5)}
         self._where: dict[int, tuple[int, int, bool]] = {}
 
@@ -82,14 +85,30 @@ class FreePools:
         if where is None:
             return
         region, tier, colluder = where
-        (self._colluders[tier] if colluder else self._pools[(region, tier)]).discard(node)
+        (self._colluders[tier] if colluder else self._pools[(region, tier)]).discard(
+            node
+        )
 
-    def draw(self, rng: random.Random, *, tiers: Iterable[int], regions: Iterable[int], count: int) -> list[int]:
+    def draw(
+        self,
+        rng: random.Random,
+        *,
+        tiers: Iterable[int],
+        regions: Iterable[int],
+        count: int,
+    ) -> list[int]:
         """Up to `count` free nodes of these tiers in these regions, spread over the pools."""
-        pools = [self._pools[(r, t)] for r in regions for t in tiers if len(self._pools[(r, t)])]
+        pools = [
+            self._pools[(r, t)]
+            for r in regions
+            for t in tiers
+            if len(self._pools[(r, t)])
+        ]
         return _draw_from(pools, rng, count)
 
-    def draw_colluders(self, rng: random.Random, *, tiers: Iterable[int], count: int) -> list[int]:
+    def draw_colluders(
+        self, rng: random.Random, *, tiers: Iterable[int], count: int
+    ) -> list[int]:
         pools = [self._colluders[t] for t in tiers if len(self._colluders[t])]
         return _draw_from(pools, rng, count)
 

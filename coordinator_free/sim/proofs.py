@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 _OUTPUT_VALUES = 64
 _GRADIENT_VALUES = 2 * MERKLE_CHUNK_VALUES
 _HARDWARE_NOISE = 1e-3  # relative: fp32 on one machine vs TF32 on another
-_SHARD = sorted(GENESIS_SHARDS)[0]
+_SHARD = min(GENESIS_SHARDS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,23 +106,44 @@ def _proof(world: World, row: int, work: _Work, offset: int) -> PipelineProof:
     )
 
 
-def _verdict(proof: PipelineProof, work: _Work, truth: tuple[np.ndarray, np.ndarray], randomness: bytes, rng: np.random.Generator) -> bool:
+def _verdict(
+    proof: PipelineProof,
+    work: _Work,
+    truth: tuple[np.ndarray, np.ndarray],
+    randomness: bytes,
+    rng: np.random.Generator,
+) -> bool:
     """The challenger recomputes (with its own hardware noise) and judges the answer."""
-    chunks = sample_gradient_chunks(proof_id(proof), randomness, work.tree.leaf_count, PONW_SAMPLED_GRADIENT_CHUNKS)
+    chunks = sample_gradient_chunks(
+        proof_id(proof), randomness, work.tree.leaf_count, PONW_SAMPLED_GRADIENT_CHUNKS
+    )
     claimed = gradient_chunks(work.gradient)
     answer = ChallengeAnswer(
         input_activations=work.input_bytes,
         output_activations=work.output.tobytes(),
-        gradient_chunks=tuple((work.tree.inclusion_proof(i), claimed[i]) for i in chunks),
+        gradient_chunks=tuple(
+            (work.tree.inclusion_proof(i), claimed[i]) for i in chunks
+        ),
     )
-    output, gradient = (t * (1.0 + rng.normal(0.0, _HARDWARE_NOISE, t.size)) for t in truth)
-    recomputed = {i: gradient[i * MERKLE_CHUNK_VALUES : (i + 1) * MERKLE_CHUNK_VALUES] for i in chunks}
-    verdict = judge_pipeline_answer(proof, answer, recomputed_output=output, recomputed_gradient_chunks=recomputed)
+    output, gradient = (
+        t * (1.0 + rng.normal(0.0, _HARDWARE_NOISE, t.size)) for t in truth
+    )
+    recomputed = {
+        i: gradient[i * MERKLE_CHUNK_VALUES : (i + 1) * MERKLE_CHUNK_VALUES]
+        for i in chunks
+    }
+    verdict = judge_pipeline_answer(
+        proof, answer, recomputed_output=output, recomputed_gradient_chunks=recomputed
+    )
     return verdict.passed
 
 
 def _truth(rng: np.random.Generator) -> tuple[bytes, np.ndarray, np.ndarray]:
-    return rng.bytes(256), rng.normal(0.0, 1.0, _OUTPUT_VALUES), rng.normal(0.0, 0.01, _GRADIENT_VALUES)
+    return (
+        rng.bytes(256),
+        rng.normal(0.0, 1.0, _OUTPUT_VALUES),
+        rng.normal(0.0, 0.01, _GRADIENT_VALUES),
+    )
 
 
 def _randomness(world: World, row: int, index: int) -> bytes:
@@ -133,7 +154,9 @@ def _randomness(world: World, row: int, index: int) -> bytes:
 def step_proofs(world: World) -> tuple[np.ndarray, np.ndarray]:
     """(rows, proofs) of every training member this step: one proof per batch its quorum ran."""
     book, table, count = world.book, world.table, world.table.count
-    made = np.floor(book.total_batches) - np.floor(book.total_batches - book.step_batches)
+    made = np.floor(book.total_batches) - np.floor(
+        book.total_batches - book.step_batches
+    )
     slots = table.quorum[:count]
     safe = np.maximum(slots, 0)
     rows = np.flatnonzero((slots >= 0) & book.training[safe] & (made[safe] > 0))
@@ -168,14 +191,20 @@ def _fake_counts(world: World, rows: np.ndarray, made: np.ndarray) -> np.ndarray
     lazy = (table.behaviour[rows] == LAZY) & ~colluding
     fakes = np.where(colluding, made, 0)
     if lazy.any():
-        fakes[lazy] = world.rng.binomial(made[lazy], world.scenario.adversaries.lazy_fake_share)
+        fakes[lazy] = world.rng.binomial(
+            made[lazy], world.scenario.adversaries.lazy_fake_share
+        )
     return fakes
 
 
 def _expose_fakes(world: World, row: int, count: int, p: float) -> None:
     tallies, rng = world.tallies, world.rng
     truth = _truth(rng)
-    garbage = _Work.of(truth[0], rng.normal(0.0, 1.0, _OUTPUT_VALUES), rng.normal(0.0, 1.0, _GRADIENT_VALUES))
+    garbage = _Work.of(
+        truth[0],
+        rng.normal(0.0, 1.0, _OUTPUT_VALUES),
+        rng.normal(0.0, 1.0, _GRADIENT_VALUES),
+    )
     for index in range(count):
         proof = _proof(world, row, garbage, offset=index * 4096)
         randomness = _randomness(world, row, index)
@@ -193,23 +222,40 @@ def _check_honest(world: World, rows: np.ndarray, honest: np.ndarray, p: float) 
     tallies, rng = world.tallies, world.rng
     checks = int(rng.binomial(int(honest.sum()), p))
     tallies.honest_checks += checks
-    tallies.challenger_stake_lost += checks * CHALLENGER_STAKE * VALID_PROOF_CHALLENGER_STAKE_TO_PROVER
+    tallies.challenger_stake_lost += (
+        checks * CHALLENGER_STAKE * VALID_PROOF_CHALLENGER_STAKE_TO_PROVER
+    )
     candidates = rows[honest > 0]
-    for _ in range(min(checks, world.scenario.economy.verdict_samples_per_step, candidates.size)):
+    for _ in range(
+        min(checks, world.scenario.economy.verdict_samples_per_step, candidates.size)
+    ):
         row = int(candidates[int(rng.integers(candidates.size))])
         truth = _truth(rng)
-        honest_work = _Work.of(truth[0], *(t * (1.0 + rng.normal(0.0, _HARDWARE_NOISE, t.size)) for t in truth[1:]))
+        honest_work = _Work.of(
+            truth[0],
+            *(t * (1.0 + rng.normal(0.0, _HARDWARE_NOISE, t.size)) for t in truth[1:]),
+        )
         proof = _proof(world, row, honest_work, offset=0)
         tallies.honest_verdicts_run += 1
-        if not _verdict(proof, honest_work, truth[1:], _randomness(world, row, -1), rng):
+        if not _verdict(
+            proof, honest_work, truth[1:], _randomness(world, row, -1), rng
+        ):
             tallies.honest_verdicts_failed += 1
             _punish(world, row)
 
 
 def _challenger(world: World, offender: int) -> int:
     table = world.table
-    verifiers = [r for r in world.online.draw(world.prng, 64) if table.mode[r] == MODE_INDEX[Mode.VERIFY]]
-    others = verifiers or [r for r in world.online.draw(world.prng, 8) if table.quorum[r] != table.quorum[offender]]
+    verifiers = [
+        r
+        for r in world.online.draw(world.prng, 64)
+        if table.mode[r] == MODE_INDEX[Mode.VERIFY]
+    ]
+    others = verifiers or [
+        r
+        for r in world.online.draw(world.prng, 8)
+        if table.quorum[r] != table.quorum[offender]
+    ]
     return others[0] if others else world.online.items[0]
 
 
@@ -218,7 +264,9 @@ def _punish(world: World, row: int) -> None:
     table = world.table
     slot = int(table.quorum[row])
     record = world.book.records[slot] if slot >= 0 else None
-    culprits = list(record.members) if record is not None and record.colluding else [row]
+    culprits = (
+        list(record.members) if record is not None and record.colluding else [row]
+    )
     if record is not None and record.colluding:
         dissolve_for(world, slot, upgrade=False)
         world.tallies.colluding_quorums_dissolved += 1

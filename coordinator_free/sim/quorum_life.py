@@ -20,7 +20,11 @@ from coordinator_free.quorum_events import (
     ProposalAccepted,
     Tick,
 )
-from coordinator_free.quorum_formation import FormationFailure, QuorumProposal, form_quorum
+from coordinator_free.quorum_formation import (
+    FormationFailure,
+    QuorumProposal,
+    form_quorum,
+)
 from coordinator_free.quorum_lifecycle import start_quorum
 from coordinator_free.quorum_replacement import find_replacement
 from coordinator_free.quorum_state import QuorumPhase
@@ -33,7 +37,9 @@ from .views import formation_tiers, formation_view, latency_ms, replacement_view
 if TYPE_CHECKING:
     from .world import World
 
-_DEGRADED_AFTER_S = LIFECYCLE.degraded_after_missed_heartbeats * LIFECYCLE.heartbeat_interval_s
+_DEGRADED_AFTER_S = (
+    LIFECYCLE.degraded_after_missed_heartbeats * LIFECYCLE.heartbeat_interval_s
+)
 _EPSILON_S = 1e-6  # a check scheduled "at" a threshold lands just past it
 
 
@@ -62,12 +68,18 @@ def _start(world: World, proposal: QuorumProposal) -> None:
     rows = [table.index_of(m.node_id) for m in proposal.members]
     founder = table.index_of(proposal.founder)
     colluding = all(table.behaviour[row] == COLLUDE for row in rows)
-    record = SimQuorum(state=start_quorum(proposal, LIFECYCLE), members=rows, colluding=colluding)
+    record = SimQuorum(
+        state=start_quorum(proposal, LIFECYCLE), members=rows, colluding=colluding
+    )
     slot = world.book.allocate(record, world.now_s)
-    apply(world, slot, ProposalAccepted(proposal.founder, world.now_s))  # a one-member quorum activates here
+    apply(
+        world, slot, ProposalAccepted(proposal.founder, world.now_s)
+    )  # a one-member quorum activates here
     # Each member answers one round trip after the proposal; the last answer activates it.
     answers = sorted(
-        (world.now_s + latency_ms(world, founder, row) / 1000.0, row) for row in rows if row != founder
+        (world.now_s + latency_ms(world, founder, row) / 1000.0, row)
+        for row in rows
+        if row != founder
     )
     for at_s, row in answers:
         apply(world, slot, ProposalAccepted(table.node_id(row), at_s))
@@ -98,9 +110,13 @@ def schedule_check(world: World, slot: int) -> None:
                 times.append(gone_s + threshold_s + _EPSILON_S)
                 break
     if state.replacements_wanted:
-        times.append(world.now_s + world.scenario.step_s)  # look for a replacement again
+        times.append(
+            world.now_s + world.scenario.step_s
+        )  # look for a replacement again
     record.token += 1
-    world.queue.push(max(min(times), world.now_s), EventKind.QUORUM_CHECK, slot, record.token)
+    world.queue.push(
+        max(min(times), world.now_s), EventKind.QUORUM_CHECK, slot, record.token
+    )
 
 
 def run_check(world: World, slot: int, token: int) -> None:
@@ -136,12 +152,20 @@ def _replace(world: World, slot: int, old: int) -> None:
     record, table = world.book.records[slot], world.table
     position = record.members.index(old)
     stage = record.state.members[position].member.stage
-    staying = [m.member.tier for i, m in enumerate(record.state.members) if i != position]
-    tiers = sorted(set.intersection(*(set(formation_tiers(int(t))) for t in staying))) if staying else [1, 2, 3, 4]
+    staying = [
+        m.member.tier for i, m in enumerate(record.state.members) if i != position
+    ]
+    tiers = (
+        sorted(set.intersection(*(set(formation_tiers(int(t))) for t in staying)))
+        if staying
+        else [1, 2, 3, 4]
+    )
     anchor = record.members[0] if position != 0 else record.members[-1]
     view, latency = replacement_view(world, anchor, tiers or [int(table.tier[old])])
     excluded = frozenset(table.node_id(row) for row in record.members)
-    chosen = find_replacement(stage, staying, view, latency_ms=latency, excluded=excluded)
+    chosen = find_replacement(
+        stage, staying, view, latency_ms=latency, excluded=excluded
+    )
     if chosen is None:
         world.tallies.replacements_not_found += 1
         return
@@ -201,7 +225,10 @@ def dissolve_for(world: World, slot: int, *, upgrade: bool) -> None:
 
 
 def sample_latencies(
-    world: World, rows: list[int], stage_ms: dict[int, float], tier_average_ms: dict[int, float]
+    world: World,
+    rows: list[int],
+    stage_ms: dict[int, float],
+    tier_average_ms: dict[int, float],
 ) -> None:
     """LatencySample for members over the slow bound; replace when the rule says."""
     table = world.table
@@ -212,7 +239,11 @@ def sample_latencies(
         if record is None or not record.state.is_live or row in record.silent:
             continue
         average_ms = tier_average_ms[row]
-        apply(world, slot, LatencySample(table.node_id(row), world.now_s, stage_ms[row], average_ms))
+        apply(
+            world,
+            slot,
+            LatencySample(table.node_id(row), world.now_s, stage_ms[row], average_ms),
+        )
         if record.state.replacements_wanted and slot not in slots:
             slots.append(slot)
     for slot in slots:

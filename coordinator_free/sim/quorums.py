@@ -40,7 +40,15 @@ if TYPE_CHECKING:
     from .world import World
 
 LIFECYCLE = LifecycleConfig()
-_ARRAYS = ("rate", "pending", "since_round", "step_batches", "total_batches", "last_credit_s", "utilisation")
+_ARRAYS = (
+    "rate",
+    "pending",
+    "since_round",
+    "step_batches",
+    "total_batches",
+    "last_credit_s",
+    "utilisation",
+)
 
 
 @dataclass
@@ -94,7 +102,9 @@ class QuorumBook:
             setattr(self, name, np.concatenate([column, np.zeros_like(column)]))
 
     def live_slots(self) -> np.ndarray:
-        return np.flatnonzero(np.fromiter((r is not None for r in self.records), bool, len(self.records)))
+        return np.flatnonzero(
+            np.fromiter((r is not None for r in self.records), bool, len(self.records))
+        )
 
 
 # ------------------------------------------------------------------ batches
@@ -181,6 +191,11 @@ def offer_to_pools(world: World, row: int) -> None:
     if eligible:
         # Colluders sit only in their own pool: they join no quorum they cannot make their own.
         colluder = table.behaviour[row] == COLLUDE
-        world.pools.add(row, region=int(table.region[row]), tier=int(table.tier[row]), colluder=colluder)
+        world.pools.add(
+            row,
+            region=int(table.region[row]),
+            tier=int(table.tier[row]),
+            colluder=colluder,
+        )
     else:
         world.pools.discard(row)

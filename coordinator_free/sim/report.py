@@ -19,11 +19,27 @@ from .scenario import ScenarioError
 
 CHARTS = (
     ("nodes.png", "Network size and phase", ("nodes",)),
-    ("quorums.png", "Quorums by tier", ("quorums_t1", "quorums_t2", "quorums_t3", "quorums_t4")),
-    ("model.png", "Model depth and minimum replicas per layer", ("depth", "replicas_min")),
+    (
+        "quorums.png",
+        "Quorums by tier",
+        ("quorums_t1", "quorums_t2", "quorums_t3", "quorums_t4"),
+    ),
+    (
+        "model.png",
+        "Model depth and minimum replicas per layer",
+        ("depth", "replicas_min"),
+    ),
     ("throughput.png", "Training throughput (tokens/s)", ("tokens_per_s",)),
-    ("rewards.png", "Cumulative rewards by tier (NEURO)", tuple(f"rewards_t{t}" for t in range(1, 6))),
-    ("attacks.png", "Attackers caught and honest nodes slashed", ("attackers_caught", "honest_slashed")),
+    (
+        "rewards.png",
+        "Cumulative rewards by tier (NEURO)",
+        tuple(f"rewards_t{t}" for t in range(1, 6)),
+    ),
+    (
+        "attacks.png",
+        "Attackers caught and honest nodes slashed",
+        ("attackers_caught", "honest_slashed"),
+    ),
 )
 
 
@@ -42,7 +58,10 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     cells = [[_cell(row[h]) for h in headers] for row in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     lines = ["  " + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines += [
+        "  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
+        for row in cells
+    ]
     return lines
 
 
@@ -57,8 +76,10 @@ def _pairs(title: str, values: dict[str, Any]) -> list[str]:
 def format_summary(summary: dict[str, Any]) -> str:
     """A plain-text report of a run's summary."""
     lines = [
-        f"scenario {summary['scenario']}  seed {summary['seed']}  {summary['days']} days  "
-        f"{summary['final_nodes']:,} nodes at the end  {summary['events_processed']:,} events",
+        (
+            f"scenario {summary['scenario']}  seed {summary['seed']}  {summary['days']} days  "
+            f"{summary['final_nodes']:,} nodes at the end  {summary['events_processed']:,} events"
+        ),
         "",
         "phases (first reached, hours)",
         *_table(summary["phases"]),
@@ -69,7 +90,13 @@ def format_summary(summary: dict[str, Any]) -> str:
     ]
     lines += _pairs("model", summary["depth"])
     lines += _pairs("quorums", summary["quorums"])
-    lines += _pairs("training", {"sync rounds": summary["sync_rounds"], "tokens trained": summary["tokens_trained"]})
+    lines += _pairs(
+        "training",
+        {
+            "sync rounds": summary["sync_rounds"],
+            "tokens trained": summary["tokens_trained"],
+        },
+    )
     lines += _pairs("rewards by tier (NEURO minted)", summary["rewards_by_tier_neuro"])
     earnings = [{"group": k, **v} for k, v in summary["earnings_neuro_per_day"].items()]
     lines += ["net earnings per online day (NEURO)", *_table(earnings)]
@@ -80,7 +107,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         {
             "honest nodes wrongly slashed": summary["honest_wrongly_slashed"],
             "sybil identities refused": summary["sybils_refused"],
-            "embedding/head without holder (share, n >= 20)": summary["edge_uncovered_share"],
+            "embedding/head without holder (share, n >= 20)": summary[
+                "edge_uncovered_share"
+            ],
         },
     )
     lines += _pairs("spot checks", summary["spot_checks"])
@@ -103,7 +132,14 @@ def write_csv(result: SimulationResult, directory: Path) -> list[Path]:
     growth_path = directory / "growth.csv"
     with growth_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        fields = ("at_s", "network_size", "total_memory_bytes", "min_holders", "steps_since_upgrade", "new_depth")
+        fields = (
+            "at_s",
+            "network_size",
+            "total_memory_bytes",
+            "min_holders",
+            "steps_since_upgrade",
+            "new_depth",
+        )
         writer.writerow(fields)
         for entry in result.world.growth_log:
             row = {**entry, "min_holders": int(entry["holder_counts"].min())}
@@ -129,7 +165,11 @@ def write_charts(result: SimulationResult, directory: Path) -> list[Path]:
     for file_name, title, columns in CHARTS:
         figure, axes = pyplot.subplots(figsize=(8, 4))
         for column in columns:
-            axes.plot(time_h, [row[index[column]] for row in result.recorder.rows], label=column)
+            axes.plot(
+                time_h,
+                [row[index[column]] for row in result.recorder.rows],
+                label=column,
+            )
         axes.set_title(f"{result.scenario.name}: {title}")
         axes.set_xlabel("simulated hours")
         axes.legend(loc="best", fontsize="small")

@@ -29,11 +29,15 @@ class ScenarioError(ProtocolError):
 @dataclass(frozen=True)
 class Population:
     initial_nodes: int = 1  # online at t = 0
-    final_nodes: int = 1  # online at the end: arrivals grow the network geometrically towards it
+    final_nodes: int = (
+        1  # online at the end: arrivals grow the network geometrically towards it
+    )
     mean_session_h: float = 72.0  # mean time a node stays online (exponential), hours
     crash_share: float = 0.3  # share of departures without a goodbye
     first_node_stays: bool = True  # the genesis node never leaves
-    first_node_tier: int = 2  # the genesis machine's tier (someone's GPU rig); 0: drawn like the rest
+    first_node_tier: int = (
+        2  # the genesis machine's tier (someone's GPU rig); 0: drawn like the rest
+    )
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,13 @@ class Model:
 @dataclass(frozen=True)
 class Hardware:
     tier_shares: tuple[float, ...] = (0.05, 0.15, 0.30, 0.25, 0.25)  # T1..T5, sum 1
-    memory_gib_low: tuple[float, ...] = (40.0, 12.0, 6.0, 8.0, 2.0)  # free memory offered, GiB
+    memory_gib_low: tuple[float, ...] = (
+        40.0,
+        12.0,
+        6.0,
+        8.0,
+        2.0,
+    )  # free memory offered, GiB
     memory_gib_high: tuple[float, ...] = (80.0, 24.0, 16.0, 64.0, 8.0)
     fastest_ms_per_layer: float = 2.0  # lower end of T1's speed band, ms
     slowest_ms_per_layer: float = 5000.0  # upper end of T5's speed band, ms
@@ -57,7 +67,9 @@ class Hardware:
 class Regions:
     count: int = 5  # regions nodes are spread over, uniformly
     intra_ms: float = 15.0  # round-trip latency inside a region, ms
-    inter_ms_low: float = 40.0  # round trip between two regions: drawn once per pair, ms
+    inter_ms_low: float = (
+        40.0  # round trip between two regions: drawn once per pair, ms
+    )
     inter_ms_high: float = 220.0
     jitter_ms: float = 10.0  # per-node extra latency, uniform in [0, jitter], ms
 
@@ -71,7 +83,9 @@ class Adversaries:
     sybil: float = 0.0
     collude: float = 0.0
     lazy_fake_share: float = 0.5  # share of a lazy node's batches it fakes
-    slow_factor: float = 3.0  # a slow griefer runs this many times slower than it benchmarked
+    slow_factor: float = (
+        3.0  # a slow griefer runs this many times slower than it benchmarked
+    )
     poison_scale: float = 8.0  # a poisoned pseudo-gradient: −scale × the true direction
     sybils_per_host: int = 10  # identities one Sybil host runs
 
@@ -103,18 +117,28 @@ class Vocabulary:
 
 @dataclass(frozen=True)
 class Economy:
-    stake_neuro: float = 20.0  # what an honest node brings and stakes when it joins, NEURO
-    ledger_period_h: float = 6.0  # accrued rewards become ledger events this often, hours
-    verdict_samples_per_step: int = 4  # honest spot checks per step judged by the real verdict
+    stake_neuro: float = (
+        20.0  # what an honest node brings and stakes when it joins, NEURO
+    )
+    ledger_period_h: float = (
+        6.0  # accrued rewards become ledger events this often, hours
+    )
+    verdict_samples_per_step: int = (
+        4  # honest spot checks per step judged by the real verdict
+    )
 
 
 @dataclass(frozen=True)
 class Views:
-    sample_size: int = 512  # nodes in a sampled view (>= 500: §7 values equal any larger n)
+    sample_size: int = (
+        512  # nodes in a sampled view (>= 500: §7 values equal any larger n)
+    )
     formation_candidates: int = 24  # free candidates a founder looks up
     formation_retry_s: float = 600.0  # a founder that failed tries again after this, s
     mode_recheck_s: float = 7200.0  # a free node that cannot found a quorum re-selects its mode this often, s
-    aggregation_sample: int = 16  # contributions the real aggregator sees per cohort class
+    aggregation_sample: int = (
+        16  # contributions the real aggregator sees per cohort class
+    )
 
 
 @dataclass(frozen=True)
@@ -144,10 +168,16 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ScenarioError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+        raise ScenarioError(
+            f"{where}: unknown key(s) {unknown}; known: {sorted(known)}"
+        )
     built = {}
     for name, value in values.items():
-        default = known[name].default_factory() if known[name].default_factory is not dataclasses.MISSING else None
+        default = (
+            known[name].default_factory()
+            if known[name].default_factory is not dataclasses.MISSING
+            else None
+        )
         if dataclasses.is_dataclass(default):
             if not isinstance(value, dict):
                 raise ScenarioError(f"{where}.{name} must be a table, got {value!r}")
@@ -185,14 +215,20 @@ def load_scenario(name_or_path: str) -> Scenario:
 
 
 def with_overrides(
-    scenario: Scenario, *, nodes: int | None = None, days: float | None = None, seed: int | None = None
+    scenario: Scenario,
+    *,
+    nodes: int | None = None,
+    days: float | None = None,
+    seed: int | None = None,
 ) -> Scenario:
     """`--nodes` sets the final size (and the initial one when the scenario is steady)."""
     population = scenario.population
     if nodes is not None:
         steady = population.initial_nodes == population.final_nodes
         initial = nodes if steady else min(population.initial_nodes, nodes)
-        population = dataclasses.replace(population, initial_nodes=initial, final_nodes=nodes)
+        population = dataclasses.replace(
+            population, initial_nodes=initial, final_nodes=nodes
+        )
     changed = dataclasses.replace(
         scenario,
         population=population,
@@ -208,22 +244,46 @@ def check_scenario(scenario: Scenario) -> None:
     problems = []
     population, hardware = scenario.population, scenario.hardware
     if not 1 <= population.initial_nodes <= population.final_nodes:
-        problems.append(f"need 1 <= initial_nodes <= final_nodes, got {population.initial_nodes}, {population.final_nodes}")
+        problems.append(
+            f"need 1 <= initial_nodes <= final_nodes, got {population.initial_nodes}, {population.final_nodes}"
+        )
     if scenario.days <= 0 or scenario.step_s <= 0:
-        problems.append(f"days ({scenario.days}) and step_s ({scenario.step_s}) must be > 0")
+        problems.append(
+            f"days ({scenario.days}) and step_s ({scenario.step_s}) must be > 0"
+        )
     if population.mean_session_h <= 0:
         problems.append(f"mean_session_h must be > 0, got {population.mean_session_h}")
-    tier_fields = (hardware.tier_shares, hardware.memory_gib_low, hardware.memory_gib_high)
+    tier_fields = (
+        hardware.tier_shares,
+        hardware.memory_gib_low,
+        hardware.memory_gib_high,
+    )
     if any(len(values) != 5 for values in tier_fields):
-        problems.append("tier_shares, memory_gib_low and memory_gib_high need 5 values (T1..T5)")
+        problems.append(
+            "tier_shares, memory_gib_low and memory_gib_high need 5 values (T1..T5)"
+        )
     elif abs(sum(hardware.tier_shares) - 1.0) > 1e-6 or min(hardware.tier_shares) < 0:
-        problems.append(f"tier_shares must be >= 0 and sum to 1, got {hardware.tier_shares}")
+        problems.append(
+            f"tier_shares must be >= 0 and sum to 1, got {hardware.tier_shares}"
+        )
     if scenario.regions.count < 1:
         problems.append(f"regions.count must be >= 1, got {scenario.regions.count}")
     adversaries = scenario.adversaries
-    weights = (adversaries.lazy, adversaries.slow, adversaries.poison, adversaries.sybil, adversaries.collude)
-    if not 0 <= adversaries.share < 1 or min(weights) < 0 or (adversaries.share > 0 and sum(weights) <= 0):
-        problems.append("adversaries.share must be in [0, 1) with non-negative behaviour weights, one > 0")
+    weights = (
+        adversaries.lazy,
+        adversaries.slow,
+        adversaries.poison,
+        adversaries.sybil,
+        adversaries.collude,
+    )
+    if (
+        not 0 <= adversaries.share < 1
+        or min(weights) < 0
+        or (adversaries.share > 0 and sum(weights) <= 0)
+    ):
+        problems.append(
+            "adversaries.share must be in [0, 1) with non-negative behaviour weights, one > 0"
+        )
     if scenario.views.sample_size < 20 or scenario.views.formation_candidates < 1:
         problems.append("views.sample_size must be >= 20 and formation_candidates >= 1")
     if problems:

@@ -55,14 +55,20 @@ def train_alone(world: World, dt: float) -> None:
     """Batches of SOLO and ASYNC nodes over the step that just ended."""
     table, count = world.table, world.table.count
     solo = table.online[:count] & (table.mode[:count] == MODE_INDEX[Mode.SOLO])
-    asynchronous = table.online[:count] & table.admitted[:count] & (table.mode[:count] == MODE_INDEX[Mode.ASYNC])
+    asynchronous = (
+        table.online[:count]
+        & table.admitted[:count]
+        & (table.mode[:count] == MODE_INDEX[Mode.ASYNC])
+    )
     layers = np.minimum(table.stop[:count], world.depth) - table.start[:count]
     layers = np.where(solo, world.depth, np.maximum(layers, 0))
     seconds = np.clip(world.now_s - table.mode_since_s[:count], 0.0, dt)
     factor = world.scenario.model.train_cost_factor
     training = (solo | asynchronous) & (layers > 0)
     rate = np.zeros(count)
-    rate[training] = 1000.0 / (factor * table.actual_ms[:count][training] * layers[training])
+    rate[training] = 1000.0 / (
+        factor * table.actual_ms[:count][training] * layers[training]
+    )
     table.own_batches[:count] = rate * seconds
     table.since_round[:count] += np.where(asynchronous, table.own_batches[:count], 0.0)
 
@@ -107,7 +113,11 @@ def _contributors(world: World) -> dict[str, np.ndarray] | None:
     in_quorum = online & (table.quorum[:count] >= 0)
     slots = np.where(in_quorum, table.quorum[:count], 0)
     pipeline_batches = np.where(in_quorum, book.since_round[slots], 0.0)
-    async_batches = np.where(online & (table.mode[:count] == MODE_INDEX[Mode.ASYNC]), table.since_round[:count], 0.0)
+    async_batches = np.where(
+        online & (table.mode[:count] == MODE_INDEX[Mode.ASYNC]),
+        table.since_round[:count],
+        0.0,
+    )
     pipeline = pipeline_batches >= 1.0
     asynchronous = ~pipeline & (async_batches >= 1.0)
     rows = np.flatnonzero(pipeline | asynchronous)
@@ -117,9 +127,15 @@ def _contributors(world: World) -> dict[str, np.ndarray] | None:
     return {
         "rows": rows,
         "starts": np.where(piped, table.stage_start[rows], table.start[rows]),
-        "stops": np.where(piped, table.stage_stop[rows], np.minimum(table.stop[rows], world.depth)),
-        "batches": np.floor(np.where(piped, pipeline_batches[rows], async_batches[rows])).astype(np.int64),
-        "ages_s": np.where(piped, 0.0, np.maximum(world.now_s - table.theta_start_s[rows], 0.0)),
+        "stops": np.where(
+            piped, table.stage_stop[rows], np.minimum(table.stop[rows], world.depth)
+        ),
+        "batches": np.floor(
+            np.where(piped, pipeline_batches[rows], async_batches[rows])
+        ).astype(np.int64),
+        "ages_s": np.where(
+            piped, 0.0, np.maximum(world.now_s - table.theta_start_s[rows], 0.0)
+        ),
         "poison": table.behaviour[rows] == POISON,
         "tiers": table.tier[rows].astype(np.int64),
     }
@@ -138,10 +154,14 @@ def _sync(world: World, contributors: dict[str, np.ndarray], rounds: int) -> Non
     tallies = world.tallies
     weights = _weights(contributors, rounds)
     for tier in range(1, 6):
-        world.sync_weight_by_tier[tier] += float(weights[contributors["tiers"] == tier].sum()) * rounds
+        world.sync_weight_by_tier[tier] += (
+            float(weights[contributors["tiers"] == tier].sum()) * rounds
+        )
     starts, stops = contributors["starts"], contributors["stops"]
     cohort = count_layer_holders(starts, stops, world.depth)
-    poisoned = count_layer_holders(starts[contributors["poison"]], stops[contributors["poison"]], world.depth)
+    poisoned = count_layer_holders(
+        starts[contributors["poison"]], stops[contributors["poison"]], world.depth
+    )
     tallies.contributions += int(cohort.sum()) * rounds
     tallies.poisoned_contributions += int(poisoned.sum()) * rounds
     sample = world.scenario.views.aggregation_sample
@@ -149,18 +169,28 @@ def _sync(world: World, contributors: dict[str, np.ndarray], rounds: int) -> Non
     for layer in np.flatnonzero(cohort):
         size = min(int(cohort[layer]), sample)
         bad = round(size * int(poisoned[layer]) / int(cohort[layer]))
-        key = (size, max(bad, 1) if poisoned[layer] else 0)  # a layer with poisoners samples at least one
+        key = (
+            size,
+            max(bad, 1) if poisoned[layer] else 0,
+        )  # a layer with poisoners samples at least one
         classes.setdefault(key, []).append(int(layer))
     for (size, bad), layers in classes.items():
         shares = _aggregate_sample(world, contributors, layers[0], size, bad, rounds)
         for layer in layers:
             tallies.poisoned_clipped += shares[0] * int(poisoned[layer]) * rounds
             tallies.poisoned_trimmed += shares[1] * int(poisoned[layer]) * rounds
-            tallies.honest_clipped += shares[2] * int(cohort[layer] - poisoned[layer]) * rounds
+            tallies.honest_clipped += (
+                shares[2] * int(cohort[layer] - poisoned[layer]) * rounds
+            )
 
 
 def _aggregate_sample(
-    world: World, contributors: dict[str, np.ndarray], layer: int, size: int, bad: int, rounds: int
+    world: World,
+    contributors: dict[str, np.ndarray],
+    layer: int,
+    size: int,
+    bad: int,
+    rounds: int,
 ) -> tuple[float, float, float]:
     """Run the real cohort sync on `size` sampled contributions of `layer`, `bad` of them poisoned.
 
@@ -195,10 +225,16 @@ def _aggregate_sample(
             )
         )
     outer = initial_outer_state(np.zeros(_DIMENSION, dtype=np.float32))
-    result = apply_cohort_sync(outer, CohortSync(tuple(submissions), world.now_s)).last_aggregation
+    result = apply_cohort_sync(
+        outer, CohortSync(tuple(submissions), world.now_s)
+    ).last_aggregation
     honest_count = len(submissions) - len(poisoned_ids)
-    clipped = {n for n, scale_kept in result.clip_scale_by_node.items() if scale_kept < 1.0}
-    trimmed = {n for n, share in result.trimmed_fraction_by_node.items() if share >= 0.5}
+    clipped = {
+        n for n, scale_kept in result.clip_scale_by_node.items() if scale_kept < 1.0
+    }
+    trimmed = {
+        n for n, share in result.trimmed_fraction_by_node.items() if share >= 0.5
+    }
     return (
         len(clipped & poisoned_ids) / bad if bad else 0.0,
         len(trimmed & poisoned_ids) / bad if bad else 0.0,

@@ -48,7 +48,9 @@ def formation_tiers(tier: int) -> list[int]:
     return [t for t in (tier - 1, tier, tier + 1) if 1 <= t <= 4]
 
 
-def candidate_rows(world: World, near: int, tiers: Sequence[int], *, colluders_only: bool = False) -> list[int]:
+def candidate_rows(
+    world: World, near: int, tiers: Sequence[int], *, colluders_only: bool = False
+) -> list[int]:
     """Free candidates a node at row `near` finds for these tiers (not including itself)."""
     table, views = world.table, world.scenario.views
     everyone = world.network_size <= views.sample_size
@@ -62,26 +64,39 @@ def candidate_rows(world: World, near: int, tiers: Sequence[int], *, colluders_o
     return [row for row in rows if row != near]
 
 
-def formation_view(world: World, founder: int) -> tuple[NetworkView, dict[NodeId, float]]:
+def formation_view(
+    world: World, founder: int
+) -> tuple[NetworkView, dict[NodeId, float]]:
     table = world.table
     colluder = table.behaviour[founder] == COLLUDE
-    rows = candidate_rows(world, founder, formation_tiers(int(table.tier[founder])), colluders_only=colluder)
+    rows = candidate_rows(
+        world,
+        founder,
+        formation_tiers(int(table.tier[founder])),
+        colluders_only=colluder,
+    )
     return _view_with_latency(world, founder, rows)
 
 
-def replacement_view(world: World, anchor: int, tiers: Sequence[int]) -> tuple[NetworkView, dict[NodeId, float]]:
+def replacement_view(
+    world: World, anchor: int, tiers: Sequence[int]
+) -> tuple[NetworkView, dict[NodeId, float]]:
     """Free candidates near the quorum's founder (`anchor`), for find_replacement."""
     return _view_with_latency(world, anchor, candidate_rows(world, anchor, tiers))
 
 
-def _view_with_latency(world: World, anchor: int, rows: list[int]) -> tuple[NetworkView, dict[NodeId, float]]:
+def _view_with_latency(
+    world: World, anchor: int, rows: list[int]
+) -> tuple[NetworkView, dict[NodeId, float]]:
     table = world.table
     view = table.view
     nodes = (view(anchor), *(view(row) for row in rows))
     others = np.array(rows, dtype=np.int64)
     between = world.region_latency_ms[table.region[anchor], table.region[others]]
     latency_values = between + table.jitter_ms[anchor] + table.jitter_ms[others]
-    latency = dict(zip((node.node_id for node in nodes[1:]), latency_values.tolist(), strict=True))
+    latency = dict(
+        zip((node.node_id for node in nodes[1:]), latency_values.tolist(), strict=True)
+    )
     return NetworkView(nodes, world.depth), latency
 
 

@@ -49,7 +49,9 @@ class Tallies:
     honest_checks: int = 0  # spot checks of honest proofs
     honest_verdicts_run: int = 0  # of those, judged by the real verdict
     honest_verdicts_failed: int = 0
-    challenger_stake_lost: float = 0.0  # NEURO §13 would move from challengers to honest provers
+    challenger_stake_lost: float = (
+        0.0  # NEURO §13 would move from challengers to honest provers
+    )
     fake_proofs_exposed: int = 0  # fake proofs that met the spot-check draw
     fake_proofs_caught: int = 0
     expected_catches: float = 0.0  # Σ p over exposed fake proofs
@@ -80,7 +82,9 @@ class World:
 
         self.scenario = scenario
         self.rng = np.random.default_rng(scenario.seed)
-        self.prng = random.Random(scenario.seed)  # small discrete draws (pools), cheaper than numpy
+        self.prng = random.Random(
+            scenario.seed
+        )  # small discrete draws (pools), cheaper than numpy
         self.now_s = 0.0
         expected = scenario.population.final_nodes * 2 + 64
         self.table = NodeTable(expected)
@@ -92,17 +96,25 @@ class World:
         self.depth = scenario.model.initial_depth  # layers of the active architecture
         self.arch_version = 1
         self.vocab_version = 1
-        self.model_step = 0.0  # the network's training step (median pipeline; see training.py)
-        self.step_at_upgrade = 0.0  # model_step when the last upgrade activated (or the run began)
+        self.model_step = (
+            0.0  # the network's training step (median pipeline; see training.py)
+        )
+        self.step_at_upgrade = (
+            0.0  # model_step when the last upgrade activated (or the run began)
+        )
         self.last_round_step = 0.0  # model_step at the last cohort sync
-        self.sync_weight_by_tier = dict.fromkeys(range(1, 6), 0.0)  # Σ contribution weights, per tier
+        self.sync_weight_by_tier = dict.fromkeys(
+            range(1, 6), 0.0
+        )  # Σ contribution weights, per tier
         self.upgrade: UpgradeState | None = None
         self.tallies = Tallies()
         self.economy = Economy()
         self.economy.reserve(self.table.capacity)
         self.mode_dirty: set[int] = set()  # rows whose mode must be decided again
         self.host_admitted: Counter = Counter()  # admitted nodes per host
-        self.admission_enforced = False  # n >= the admission size (flips re-check everyone)
+        self.admission_enforced = (
+            False  # n >= the admission size (flips re-check everyone)
+        )
         self.full_claims: dict = {}  # depth -> the claim of a node that holds the whole model
         self.sybil_count = 0
         self.target_factor = 1.0  # the storm lowers the population target by its share
@@ -110,8 +122,12 @@ class World:
         self.edge_watch_since_s: float | None = None  # n first reached 20
         self.edge_uncovered_since_s: float | None = None
         self.growth_log: list[dict] = []  # the rule's inputs at every announcement
-        self.proposals: dict[int, tuple] = {}  # index -> (proposer row, GovernanceState)
-        self.merged_tokens: frozenset[bytes] = frozenset()  # tokens activated by governance
+        self.proposals: dict[
+            int, tuple
+        ] = {}  # index -> (proposer row, GovernanceState)
+        self.merged_tokens: frozenset[bytes] = (
+            frozenset()
+        )  # tokens activated by governance
         self.table.ensure_layers(self.depth)
 
     @property

@@ -21,13 +21,23 @@ def test_below_the_growing_phase_everyone_is_admitted() -> None:
 
 def test_from_the_growing_phase_stake_and_host_limit_decide() -> None:
     n = ADMISSION_FROM_NETWORK_SIZE
-    assert decide_admission(ADMISSION_MIN_STAKE, admitted_on_host=0, network_size=n).admitted
-    unstaked = decide_admission(ADMISSION_MIN_STAKE * 0.99, admitted_on_host=0, network_size=n)
+    assert decide_admission(
+        ADMISSION_MIN_STAKE, admitted_on_host=0, network_size=n
+    ).admitted
+    unstaked = decide_admission(
+        ADMISSION_MIN_STAKE * 0.99, admitted_on_host=0, network_size=n
+    )
     assert not unstaked.admitted and "stake" in unstaked.reason
-    crowded = decide_admission(ADMISSION_MIN_STAKE, admitted_on_host=ADMISSION_MAX_NODES_PER_HOST, network_size=n)
+    crowded = decide_admission(
+        ADMISSION_MIN_STAKE,
+        admitted_on_host=ADMISSION_MAX_NODES_PER_HOST,
+        network_size=n,
+    )
     assert not crowded.admitted and "host" in crowded.reason
     last_slot = ADMISSION_MAX_NODES_PER_HOST - 1
-    assert decide_admission(ADMISSION_MIN_STAKE, admitted_on_host=last_slot, network_size=n).admitted
+    assert decide_admission(
+        ADMISSION_MIN_STAKE, admitted_on_host=last_slot, network_size=n
+    ).admitted
 
 
 def test_nonsense_is_refused_loudly() -> None:

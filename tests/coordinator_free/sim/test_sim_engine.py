@@ -15,7 +15,12 @@ from coordinator_free.network_view import NetworkView
 from coordinator_free.sim.cli import add_simulate_arguments, run_simulate
 from coordinator_free.sim.engine import run_scenario
 from coordinator_free.sim.metrics import COLUMNS
-from coordinator_free.sim.scenario import ScenarioError, load_scenario, scenario_from_mapping, with_overrides
+from coordinator_free.sim.scenario import (
+    ScenarioError,
+    load_scenario,
+    scenario_from_mapping,
+    with_overrides,
+)
 from coordinator_free.sim.summary import summarize
 
 SMALL = {
@@ -24,7 +29,12 @@ SMALL = {
     "seed": 11,
     "population": {"initial_nodes": 40, "final_nodes": 60, "mean_session_h": 12.0},
     "adversaries": {"share": 0.2, "lazy": 1.0, "sybil": 1.0, "collude": 1.0},
-    "vocabulary": {"proposals_at_h": [1.0], "discussion_h": 1.0, "voting_h": 1.0, "grace_h": 1.0},
+    "vocabulary": {
+        "proposals_at_h": [1.0],
+        "discussion_h": 1.0,
+        "voting_h": 1.0,
+        "grace_h": 1.0,
+    },
     "economy": {"ledger_period_h": 0.5},
 }
 
@@ -50,7 +60,9 @@ def test_holder_counts_and_memory_match_a_view_of_the_online_nodes() -> None:
     assert view.size == world.network_size
     for slot in world.book.live_slots():
         record = world.book.records[int(slot)]
-        assert [world.table.node_id(row) for row in record.members] == [m.node_id for m in record.state.members]
+        assert [world.table.node_id(row) for row in record.members] == [
+            m.node_id for m in record.state.members
+        ]
 
 
 def test_governance_runs_a_proposal_to_its_end() -> None:
@@ -72,7 +84,11 @@ def test_every_built_in_scenario_loads_and_a_typo_is_refused(tmp_path: Path) -> 
     with pytest.raises(ScenarioError, match="no scenario"):
         load_scenario("no-such-scenario")
     grown = with_overrides(load_scenario("genesis-to-1000"), nodes=50, days=0.5, seed=3)
-    assert (grown.population.initial_nodes, grown.population.final_nodes, grown.days) == (1, 50, 0.5)
+    assert (
+        grown.population.initial_nodes,
+        grown.population.final_nodes,
+        grown.days,
+    ) == (1, 50, 0.5)
     steady = with_overrides(load_scenario("churn-storm"), nodes=50)
     assert steady.population.initial_nodes == steady.population.final_nodes == 50
 
@@ -86,12 +102,20 @@ def _args(*argv: str) -> argparse.Namespace:
 def test_cli_prints_the_summary_and_writes_series_and_charts(tmp_path: Path) -> None:
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(
-        'name = "tiny"\ndays = 0.1\n[population]\ninitial_nodes = 30\nfinal_nodes = 30\n', encoding="utf-8"
+        'name = "tiny"\ndays = 0.1\n[population]\ninitial_nodes = 30\nfinal_nodes = 30\n',
+        encoding="utf-8",
     )
     out, err = io.StringIO(), io.StringIO()
-    code = run_simulate(_args(str(scenario), "--seed", "2", "--out", str(tmp_path / "out")), stdout=out, stderr=err)
+    code = run_simulate(
+        _args(str(scenario), "--seed", "2", "--out", str(tmp_path / "out")),
+        stdout=out,
+        stderr=err,
+    )
     assert code == 0
-    assert "phases (first reached, hours)" in out.getvalue() and "honest nodes wrongly slashed" in out.getvalue()
+    assert (
+        "phases (first reached, hours)" in out.getvalue()
+        and "honest nodes wrongly slashed" in out.getvalue()
+    )
     assert "100%" in err.getvalue()  # the progress bar reached the end
     with (tmp_path / "out" / "series.csv").open(encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
@@ -102,5 +126,10 @@ def test_cli_prints_the_summary_and_writes_series_and_charts(tmp_path: Path) -> 
 
 def test_cli_refuses_a_bad_scenario_with_a_usage_error() -> None:
     err = io.StringIO()
-    assert run_simulate(_args("no-such-scenario", "--quiet"), stdout=io.StringIO(), stderr=err) == 2
+    assert (
+        run_simulate(
+            _args("no-such-scenario", "--quiet"), stdout=io.StringIO(), stderr=err
+        )
+        == 2
+    )
     assert "no scenario" in err.getvalue()

@@ -30,7 +30,9 @@ from coordinator_free.types import NodeId, QuorumId
 LAYERS = 11
 
 
-def _node(index: int, speed_ms: float, layers: LayerRange | None, memory_bytes: int = 10**10) -> NodeView:
+def _node(
+    index: int, speed_ms: float, layers: LayerRange | None, memory_bytes: int = 10**10
+) -> NodeView:
     return NodeView(
         node_id=NodeId(f"n{index:04d}"),
         speed_ms_per_layer=speed_ms,
@@ -73,20 +75,36 @@ def test_period_rewards_equal_period_reward_row_by_row(rows, holders) -> None:
         samples_served=np.array([r[6] for r in rows], dtype=np.float64),
     )
     totals = period_rewards(columns, layer_weight_sums(starts, stops, per_layer)).total
-    for index, (_, _, pipeline, asynchronous, age_s, uptime_s, samples) in enumerate(rows):
-        held = LayerRange(int(starts[index]), int(stops[index])) if stops[index] > starts[index] else None
-        work = WorkPeriod(LAYERS, held, pipeline, asynchronous, age_s, uptime_s, samples)
+    for index, (_, _, pipeline, asynchronous, age_s, uptime_s, samples) in enumerate(
+        rows
+    ):
+        held = (
+            LayerRange(int(starts[index]), int(stops[index]))
+            if stops[index] > starts[index]
+            else None
+        )
+        work = WorkPeriod(
+            LAYERS, held, pipeline, asynchronous, age_s, uptime_s, samples
+        )
         weights = layer_weights(held, scarcity) if held else None
-        assert totals[index] == pytest.approx(period_reward(work, weights).total, rel=1e-12, abs=1e-15)
+        assert totals[index] == pytest.approx(
+            period_reward(work, weights).total, rel=1e-12, abs=1e-15
+        )
 
 
 def test_growth_from_counts_equals_growth_from_the_view() -> None:
-    nodes = tuple(_node(i, 20.0 + i, LayerRange(0, LAYERS), memory_bytes=(i + 1) * 10**10) for i in range(25))
+    nodes = tuple(
+        _node(i, 20.0 + i, LayerRange(0, LAYERS), memory_bytes=(i + 1) * 10**10)
+        for i in range(25)
+    )
     view = NetworkView(nodes, LAYERS)
     for steps in (0, 20_000):
         for layer_bytes in (5 * 10**7, 10**11):
             expected = check_growth(
-                view, layer_memory_bytes=layer_bytes, fixed_memory_bytes=10**7, steps_since_upgrade=steps
+                view,
+                layer_memory_bytes=layer_bytes,
+                fixed_memory_bytes=10**7,
+                steps_since_upgrade=steps,
             )
             got = check_growth_from_counts(
                 network_size=view.size,
@@ -99,20 +117,30 @@ def test_growth_from_counts_equals_growth_from_the_view() -> None:
             assert got == expected
 
 
-def test_formation_on_a_sample_with_the_network_size_decides_as_on_the_whole_view() -> None:
+def test_formation_on_a_sample_with_the_network_size_decides_as_on_the_whole_view() -> (
+    None
+):
     # 30 nodes, 27 of them busy: the sample of the 3 free ones plus n = 30
     # must give the n = 30 minimum size (3) and session (3600 s).
     nodes = [_node(i, 20.0, LayerRange(0, LAYERS)) for i in range(30)]
     free = nodes[:3]
     nodes[3:] = [replace(node, quorum_id=QuorumId("busy")) for node in nodes[3:]]
-    whole = form_quorum(free[0].node_id, NetworkView(tuple(nodes), LAYERS), now_s=5.0, latency_ms={})
+    whole = form_quorum(
+        free[0].node_id, NetworkView(tuple(nodes), LAYERS), now_s=5.0, latency_ms={}
+    )
     sample = form_quorum(
-        free[0].node_id, NetworkView(tuple(free), LAYERS), now_s=5.0, latency_ms={}, network_size=30
+        free[0].node_id,
+        NetworkView(tuple(free), LAYERS),
+        now_s=5.0,
+        latency_ms={},
+        network_size=30,
     )
     assert isinstance(whole, QuorumProposal) and isinstance(sample, QuorumProposal)
     assert sample == whole
     assert len(sample.members) == 3 and sample.session_s == 3600.0
-    unsized = form_quorum(free[0].node_id, NetworkView(tuple(free), LAYERS), now_s=5.0, latency_ms={})
+    unsized = form_quorum(
+        free[0].node_id, NetworkView(tuple(free), LAYERS), now_s=5.0, latency_ms={}
+    )
     assert isinstance(unsized, QuorumProposal) and unsized.session_s == 1800.0
 
 
@@ -122,7 +150,9 @@ def test_a_failed_audit_dissolves_a_live_quorum_and_nothing_else() -> None:
     from coordinator_free.quorum_state import DissolveReason, QuorumPhase
 
     nodes = tuple(_node(i, 20.0, LayerRange(0, LAYERS)) for i in range(3))
-    proposal = form_quorum(nodes[0].node_id, NetworkView(nodes, LAYERS), now_s=0.0, latency_ms={})
+    proposal = form_quorum(
+        nodes[0].node_id, NetworkView(nodes, LAYERS), now_s=0.0, latency_ms={}
+    )
     assert isinstance(proposal, QuorumProposal)
     state = start_quorum(proposal)
     for member in proposal.members:
@@ -135,7 +165,13 @@ def test_a_failed_audit_dissolves_a_live_quorum_and_nothing_else() -> None:
 
 
 def test_casting_votes_in_one_batch_equals_casting_them_one_by_one() -> None:
-    from coordinator_free.vocabulary import MergeCandidate, VocabProposal, Vote, VoteChoice
+    from coordinator_free.types import ProposalId
+    from coordinator_free.vocabulary import (
+        MergeCandidate,
+        VocabProposal,
+        Vote,
+        VoteChoice,
+    )
     from coordinator_free.vocabulary_governance import (
         CastVote,
         CastVotes,
@@ -144,17 +180,23 @@ def test_casting_votes_in_one_batch_equals_casting_them_one_by_one() -> None:
         apply_governance_event,
         open_proposal,
     )
-    from coordinator_free.types import ProposalId
 
     proposal = VocabProposal(
         ProposalId("p"), NodeId("n0000"), 100.0, 1, (MergeCandidate(b"t", b"h", 5000),)
     )
-    durations = GovernanceDurations(discussion_s=10.0, voting_s=10.0, grace_s=10.0, rollback_vote_s=10.0)
+    durations = GovernanceDurations(
+        discussion_s=10.0, voting_s=10.0, grace_s=10.0, rollback_vote_s=10.0
+    )
     state = open_proposal(proposal, at_s=0.0, durations=durations)
     state = apply_governance_event(state, GovernanceTick(at_s=10.0, total_stake=100.0))
     choices = list(VoteChoice)
     votes = [
-        Vote(NodeId(f"n{i % 7:04d}"), choices[i % 3], float(i + 1), at_s=9.0 + (i % 5) * 0.9)
+        Vote(
+            NodeId(f"n{i % 7:04d}"),
+            choices[i % 3],
+            float(i + 1),
+            at_s=9.0 + (i % 5) * 0.9,
+        )
         for i in range(30)
     ]
     one_by_one = state

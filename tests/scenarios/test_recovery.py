@@ -8,7 +8,10 @@ process crashes, and every survivor's last checkpoint loads.
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 from typing import Any
 
 from peer_agents import AgentProcess, wait_for
@@ -57,6 +60,17 @@ def stop_cleanly_and_load_checkpoints(survivors: list[AgentProcess]) -> None:
         create_runtime("onnx", spec, threads=1).load(latest.state)
 
 
+def check_status_command(agent: AgentProcess) -> None:
+    """`neuroshard status --json` has /v1/status's field names; the table names the mode and its reason."""
+    command = [sys.executable, "-m", "agent.cli", "status", "--state-dir", str(agent.state_dir)]
+    printed = json.loads(subprocess.run([*command, "--json"], capture_output=True, check=True, timeout=30).stdout)
+    api = agent.api_get("/v1/status")
+    assert set(printed) == set(api) and set(printed["node"]) == set(api["node"])
+    assert printed["node"]["mode"] == "pipeline" and printed["node"]["quorum_id"] is None
+    table = subprocess.run(command, capture_output=True, check=True, timeout=30, text=True).stdout
+    assert "mode" in table and api["node"]["node_id"][:16] in table
+
+
 def test_a_spare_takes_over_the_killed_middle_stage_and_the_loss_keeps_falling(
     pipeline_launcher: PipelineLauncher,  # noqa: F811
 ) -> None:
@@ -94,4 +108,5 @@ def test_without_a_spare_the_quorum_dissolves_and_the_survivors_carry_on(
     wait_for(dissolved, timeout_s=30, what=f"the quorum to dissolve:\n{initiator.log_tail(20)}", interval_s=0.3)
     reason = status(initiator)["mode_reason"]
     assert "no quorum yet" in reason or "dissolved" in reason, reason
+    check_status_command(initiator)
     stop_cleanly_and_load_checkpoints([initiator, finisher])

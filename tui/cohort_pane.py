@@ -26,8 +26,7 @@ def _contributor(contributor: SyncContributorView) -> Text:
 def _round(sync_round: SyncRoundView, now_s: float) -> Text:
     text = Text.assemble(
         (f"step {sync_round.step:,}", "bold"), f" · {format_age(now_s - sync_round.finished_at_s)} ago",
-        f" · L{format_layers(sync_round.layer_start, sync_round.layer_stop)}",
-        (f" · {sync_round.rule}" if sync_round.rule else "", "dim"), "\n  ",
+        f" · layers {format_layers(sync_round.layer_start, sync_round.layer_stop)}", "\n  ",
     )
     text.append(Text("  ").join(_contributor(c) for c in sync_round.contributors) if sync_round.contributors
                 else Text("no contributions", style="dim"))
@@ -50,4 +49,6 @@ class CohortPane(Pane):
     TITLE = "Cohort sync"
 
     def show_status(self, status: StatusResponse) -> None:
+        rule = status.sync_rounds[-1].rule if status.sync_rounds else ""
+        self.border_subtitle = rule  # the aggregation rule, once, in the border
         self.show(describe_sync(status, time.time()))

@@ -10,7 +10,7 @@ from .format import MISSING, format_neuro
 from .pane import Pane, label_rows
 from .plot import sparkline
 
-REWARD_SPARK_CHARS = 16
+REWARD_SPARK_CHARS = 12
 
 
 def describe_earnings(earnings: EarningsView | None) -> Text:
@@ -21,13 +21,12 @@ def describe_earnings(earnings: EarningsView | None) -> Text:
         return text
     rate = MISSING if earnings.reward_rate_per_hour is None else f"{earnings.reward_rate_per_hour:,.4f}/h"
     stream = sparkline([reward.amount for reward in earnings.recent_rewards], REWARD_SPARK_CHARS)
-    proofs = (f"{earnings.proofs_accepted} accepted · {earnings.proofs_challenged} challenged"
-              f" · {earnings.proofs_pending} pending")
     return label_rows([
         ("balance", Text(format_neuro(earnings.balance), style="bold")),
         ("stake", format_neuro(earnings.stake)),
         ("rewards", Text.assemble(rate, " ", (stream, "green"))),
-        ("proofs", proofs),
+        ("proofs", f"{earnings.proofs_accepted:,} accepted"),
+        ("", f"{earnings.proofs_challenged:,} challenged, {earnings.proofs_pending:,} open"),
     ])
 
 

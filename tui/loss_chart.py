@@ -74,7 +74,10 @@ class LossChart(Widget):
         span = format_span(axes.x_max - axes.x_min)
         legend = Text.assemble(("loss", LOSS_STYLE), " ", ("val", VALIDATION_STYLE),
                                (" log" if axes.log_y else "", "dim"))
-        left = f"-{span}"
-        gap = max(1, plot_width - len(left) - legend.cell_len - len("latest") - 2)
+        left, right = f"-{span}", "latest"
+        gap = plot_width - len(left) - legend.cell_len - len(right)
+        if gap < 2:  # narrow: the legend matters more than saying where "now" is
+            right, gap = "", gap + len(right)
+        gap = max(2, gap)
         return Text.assemble(" " * Y_LABEL_CHARS + " ", (left, "dim"), " " * (gap // 2), legend,
-                             " " * (gap - gap // 2), ("latest", "dim"))
+                             " " * (gap - gap // 2), (right, "dim"))

@@ -9,13 +9,13 @@ from agent.api.schema import StatusResponse
 from .format import NOT_YET
 from .pane import Pane, label_rows
 
-STATE_LABELS = (("alive", "alive"), ("degraded", "degr."), ("offline", "off"))
+STATE_ORDER = ("alive", "degraded", "offline")
 
 
 def describe_network(status: StatusResponse) -> Text:
     node, summary = status.node, status.network_summary
     counts = status.peer_counts
-    peers = " · ".join(f"{label} {counts.get(state, 0)}" for state, label in STATE_LABELS)
+    peers = ", ".join(f"{counts[state]} {state}" for state in STATE_ORDER if counts.get(state)) or "none yet"
     if summary is None:  # an agent older than this dashboard
         return label_rows([("network", node.network), ("peers", peers), ("size", Text(NOT_YET, style="dim"))])
     size = f"{summary.size} node" + ("s" if summary.size != 1 else " (alone)")

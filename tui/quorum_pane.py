@@ -12,20 +12,16 @@ from .pane import Pane
 HEALTH_STYLES = {"healthy": "green", "degraded": "yellow", "offline": "red"}
 
 
-def _role(member: QuorumMemberView, members: int) -> str:
-    if member.stage == 0:
-        return "initiator"
-    return "finisher" if member.stage == members - 1 else "processor"
+HEALTH_MARKS = {"healthy": "✓"}  # the usual case stays quiet; anything else is spelled out
 
 
-def _member_line(member: QuorumMemberView, members: int) -> Text:
+def _member_line(member: QuorumMemberView) -> Text:
+    """One stage in 34 columns: arrow, id, layers, tier, latency, health."""
     latency = "you" if member.is_self else (MISSING if member.latency_ms is None else f"{member.latency_ms:.0f} ms")
-    arrow = "  " if member.stage == 0 else "→ "
     return Text.assemble(
-        (arrow, "dim"), (f"{_role(member, members):<9} ", "dim"),
-        (short_id(member.node_id), "bold" if member.is_self else ""),
-        f" L{format_layers(member.layer_start, member.layer_stop):<6} {member.tier or MISSING:<3} {latency:>6} ",
-        (member.health, HEALTH_STYLES.get(member.health, "")),
+        ("└→" if member.stage else "  ", "dim"), (short_id(member.node_id), "bold" if member.is_self else ""),
+        f" L{format_layers(member.layer_start, member.layer_stop):<4}", f" {member.tier or MISSING:<2}",
+        f" {latency:>5} ", (HEALTH_MARKS.get(member.health, member.health), HEALTH_STYLES.get(member.health, "")),
     )
 
 
@@ -36,10 +32,11 @@ def describe_quorum(quorum: QuorumView | None, mode: str) -> Text:
         return Text("not in a quorum", style="italic dim")
     members = sorted(quorum.members, key=lambda member: member.stage)
     text = Text.assemble((quorum.quorum_id[:8], "bold"), f" {quorum.state} · {quorum.tier or MISSING}",
-                         f" · {format_duration(quorum.session_remaining_s)} left · {quorum.batches:,} batches")
+                         f" · {quorum.batches:,} batches\n",
+                         ("session ", "dim"), f"{format_duration(quorum.session_remaining_s)} left")
     for member in members:
         text.append("\n")
-        text.append(_member_line(member, len(members)))
+        text.append(_member_line(member))
     return text
 
 

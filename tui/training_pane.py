@@ -13,7 +13,7 @@ from .loss_chart import LOSS_STYLE, VALIDATION_STYLE, LossChart
 from .pane import LABEL_STYLE, Pane
 from .plot import sparkline
 
-THROUGHPUT_SPARK_CHARS = 8  # recent tokens/s as a sparkline after the number
+THROUGHPUT_SPARK_CHARS = 6  # recent tokens/s as a sparkline after the number
 THROUGHPUT_POINTS = 48  # how many recent points the sparkline summarises
 
 

@@ -41,6 +41,7 @@ class HelpScreen(ModalScreen[None]):
         width: auto; max-width: 90%; height: auto; max-height: 90%;
         border: round $accent; background: $surface; padding: 0 2; overflow-y: auto;
     }
+    HelpScreen Static { width: auto; }
     """
 
     def compose(self) -> ComposeResult:

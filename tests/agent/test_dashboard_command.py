@@ -1,0 +1,41 @@
+"""`neuroshard dashboard` / `run --dashboard` without Textual: a clear error naming the extra to install."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+# Hides Textual from this one interpreter, as on a machine without the dashboard extra.
+WITHOUT_TEXTUAL = """
+import sys
+class HideTextual:
+    def find_spec(self, name, path=None, target=None):
+        if name == "textual" or name.startswith("textual."):
+            raise ImportError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, HideTextual())
+from agent.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", [
+    ["dashboard"],
+    ["run", "--dashboard", "--arch", "tiny", "--runtime", "onnx", "--no-mdns", "--port", "0", "--local-api-port", "0"],
+])
+def test_missing_textual_names_the_dashboard_extra(tmp_path, command):
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TEXTUAL, *command, "--state-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "pip install 'neuroshard-agent[dashboard]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "identity.key").exists()  # refused before the node started
+
+
+def test_agent_url_without_a_token_is_refused_with_the_fix(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "dashboard", "--agent", "http://127.0.0.1:9",
+                             "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "--agent http://127.0.0.1:9 needs --token" in result.stderr

@@ -37,6 +37,7 @@ from .log_buffer import LogBuffer
 from .metrics import MetricsHistory, fan_out
 from .model.arch import get_architecture
 from .model.parameters import StageSpec
+from .modes import ModeController
 from .network.messages import Advert
 from .network.service import PeerService
 from .runtime.base import StageRuntime
@@ -80,6 +81,8 @@ class Node:
         self.cohort = CohortSync(arch=self.arch, config=config.cohort, network=config.network,
                                  state_dir=config.state_dir, runtime_provider=self._cohort_runtime)
         self.started_at_s = time.monotonic()
+        # --mode auto|async: the §7 rules pick the work and re-pick it every heartbeat (agent/modes.py).
+        self.modes = ModeController(self) if config.pipeline.mode in ("auto", "async") else None
 
     async def __aenter__(self) -> Node:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -156,20 +159,30 @@ class Node:
     # ------------------------------------------------------------ main loop
     async def run(self) -> None:
         """Train until max_steps or a stop request (one documented loop per entry point)."""
+        if self.modes is not None:
+            await self.modes.run()
+            self.on_event("stopped", {"step": self.status.step})
+            return
         if self.work is not None:
             await self.work.run(stop=self._stop, running=self._running, record=self._record)
             self.on_event("stopped", {"step": self.work.inner_steps})
             return
         if self.trainer is None:
             raise RuntimeError("use `async with Node(...)` before run()")
+        await self.run_solo(self._stop)
+        self.on_event("stopped", {"step": self.trainer.step})
+
+    async def run_solo(self, until: asyncio.Event) -> None:
+        """The SOLO loop: every layer here, until max_steps, a stop request or `until` (a mode switch)."""
+        assert self.trainer is not None
         config = self.config.training
         if self.trainer.step == 0 and not self._stop.is_set():  # the starting point of the curve: about ln(vocab) for random weights
             await self._validate()
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not until.is_set():
             if config.max_steps is not None and self.trainer.step >= config.max_steps:
                 break
             await self._running.wait()
-            if self._stop.is_set():
+            if self._stop.is_set() or until.is_set():
                 break
             metrics = await asyncio.to_thread(self.trainer.train_step)
             self._record(metrics)
@@ -180,7 +193,6 @@ class Node:
                 await self._validate()
             if step % config.checkpoint_every_steps == 0:
                 await self._checkpoint()
-        self.on_event("stopped", {"step": self.trainer.step})
 
     async def _validate(self) -> None:
         assert self.trainer is not None
@@ -219,12 +231,24 @@ class Node:
         self.on_event("checkpoint", {"path": path, "step": step})
 
     def _work_routes(self) -> list[web.RouteDef]:
+        if self.modes is not None:  # the stage's routes exist from the start; they refuse until it runs
+            return self.modes.routes()
         return self.work.routes() if self.work is not None else []
+
+    async def checkpoint_solo(self) -> None:
+        """Save the solo trainer's weights now (before a mode switch)."""
+        await self._checkpoint()
+
+    def make_trainer(self) -> SoloTrainer:
+        """A fresh whole-model trainer (a mode switch back to SOLO); blocking: call from a worker thread."""
+        return self._make_trainer()
 
     # ------------------------------------------------------------ setup
     def _cohort_runtime(self) -> StageRuntime | None:
         if self.work is not None:  # a pipeline stage: its layers' cohorts span the quorums
             return self.work.runtime
+        if self.modes is not None and not self.modes.holds_layers:  # ASYNC: a contributor, not a holder
+            return None
         return self.trainer.runtime if self.trainer else None
 
     async def _start_cohort(self, resumed: bool) -> None:

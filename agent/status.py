@@ -16,7 +16,13 @@ from coordinator_free.scale import network_phase
 from . import __version__
 from .api.schema import NetworkSummary, NodeStatus, StatusResponse
 from .network.messages import Advert
-from .quorum.status import held_layers, pipeline_status_fields, quorum_id_of
+from .quorum.status import (
+    auto_status_fields,
+    held_layers,
+    pipeline_status_fields,
+    quorum_id_of,
+    quorum_view,
+)
 
 if TYPE_CHECKING:
     from .node import Node
@@ -86,9 +92,11 @@ def build_status(node: Node) -> StatusResponse:
     )
     if node.work is not None:  # a quorum stage (PIPELINE): its own mode, layers and quorum
         status = dataclasses.replace(status, **pipeline_status_fields(node))  # type: ignore[arg-type]
+    elif node.modes is not None:  # --mode auto|async: the rules' mode and why
+        status = dataclasses.replace(status, **auto_status_fields(node))  # type: ignore[arg-type]
     peer_counts = node.peers.peer_counts() if node.peers else {}
     return StatusResponse(node=status, peer_counts=peer_counts, network_summary=_network_summary(node, peer_counts),
-                          sync_rounds=tuple(node.cohort.report.rounds))
+                          sync_rounds=tuple(node.cohort.report.rounds), quorum=quorum_view(node))
 
 
 def _dashboard_fields(node: Node) -> dict[str, object]:

@@ -90,6 +90,11 @@ class NodeStatus:
     checkpoint_age_s: float | None = None  # seconds since this run last saved a checkpoint; None: not yet
     quorum_id: str | None = None  # the quorum this node is a member of; None: none
     stage: int | None = None  # its 0-based position in that quorum's pipeline (0: initiator); None: none
+    layer_claim_start: int | None = None  # --mode auto: the layer range claimed for quorums (advertised); None: none
+    layer_claim_stop: int | None = None
+    async_accepted: int | None = None  # ASYNC: contributions every holder accepted so far; None: not async
+    async_last_round: int | None = None  # ASYNC: the cohort round the last accepted contribution went to
+    async_last_error: str | None = None  # ASYNC: why the last attempt failed, if it did
 
 
 # ---- Panes whose data later parts fill (quorums, cohort sync, ledger). Until they do, the agent

@@ -107,6 +107,21 @@ class CohortSync:
             donor = min(holders, key=lambda node_id: (-holders[node_id].step, node_id))
             await self.adopt(donor, holders[donor], self._held_layers(), min_round=-1)
 
+    async def rebase(self) -> None:
+        """The layers held changed (a mode switch): θ_start := the runtime's weights now; inner steps restart.
+
+        Outer momentum of a layer still held is kept; a newly held layer starts with none.
+        """
+        fresh = await asyncio.to_thread(self._state_from_runtime)
+        if self.state is not None:
+            for layer, outer in fresh.layers.items():
+                previous = self.state.layers.get(layer)
+                if previous is not None and previous.momentum.shape == outer.momentum.shape:
+                    fresh.layers[layer] = OuterState(outer.parameters, previous.momentum, previous.rounds_applied)
+            fresh.last_round = self.state.last_round
+        self.state = fresh
+        self._batch_ids.clear()
+
     @property
     def runtime(self) -> StageRuntime:
         runtime = self._runtime_provider()

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import AgentError
 
-MODES = ("auto", "solo", "pipeline")
+MODES = ("auto", "solo", "pipeline", "async")
 
 
 class PipelineConfigError(AgentError, ValueError):
@@ -22,7 +22,7 @@ class PipelineConfigError(AgentError, ValueError):
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    mode: str = "auto"  # "auto" (the §7 rules), "solo" or "pipeline" (forced)
+    mode: str = "auto"  # "auto" (the §7 rules), "solo", "pipeline" or "async" (forced)
     layers: tuple[int, int] | None = None  # held half-open layer range; None: claimed by scarcity
     micro_batches: int = 4  # micro-batches per step, in flight together; divides the batch
     stage_timeout_s: float = 60.0  # one micro-batch's forward+backward below this stage, s
@@ -31,12 +31,16 @@ class PipelineConfig:
     proposal_timeout_s: float = 10.0  # an accepted proposal not committed by then is dropped, s
     tick_interval_s: float = 1.0  # between lifecycle ticks and member health checks, s
     failure_pause_s: float = 1.0  # after a failed step, before the next try, s
+    mode_hold_evaluations: int = 3  # --mode auto: consecutive re-selections agreeing before a switch, count
+    mode_min_dwell_s: float = 10.0  # --mode auto: least time in one mode before switching again, s
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise PipelineConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.layers is not None and not 0 <= self.layers[0] < self.layers[1]:
             raise PipelineConfigError(f"layers must be A-B with 0 <= A < B, got {self.layers}")
+        if self.mode_hold_evaluations < 1:
+            raise PipelineConfigError(f"mode_hold_evaluations must be >= 1, got {self.mode_hold_evaluations}")
         if self.micro_batches < 1:
             raise PipelineConfigError(f"micro_batches must be >= 1, got {self.micro_batches}")
         for field in dataclasses.fields(self):

@@ -13,7 +13,14 @@ import sys
 import urllib.error
 from pathlib import Path
 
-from ..api.schema import LOCAL_API_FILE_NAME, TOKEN_FILE_NAME, SchemaError, StatusResponse, from_json, to_json
+from ..api.schema import (
+    LOCAL_API_FILE_NAME,
+    TOKEN_FILE_NAME,
+    SchemaError,
+    StatusResponse,
+    from_json,
+    to_json,
+)
 from ..config import default_state_dir
 from ..network.cli_commands import _error_text, _get_json, add_peers_arguments
 

@@ -30,8 +30,19 @@ from aiohttp import web
 from coordinator_free.constants import TIER_NAMES
 from coordinator_free.network_view import LayerRange, NetworkView, NodeView
 from coordinator_free.peer_health import PeerState
-from coordinator_free.quorum_events import BatchesCompleted, Heartbeat, MemberReplaced, ProposalAccepted, Tick
-from coordinator_free.quorum_formation import FormationFailure, QuorumMember, QuorumProposal, form_quorum
+from coordinator_free.quorum_events import (
+    BatchesCompleted,
+    Heartbeat,
+    MemberReplaced,
+    ProposalAccepted,
+    Tick,
+)
+from coordinator_free.quorum_formation import (
+    FormationFailure,
+    QuorumMember,
+    QuorumProposal,
+    form_quorum,
+)
 from coordinator_free.quorum_lifecycle import apply_event, start_quorum
 from coordinator_free.quorum_replacement import find_replacement
 from coordinator_free.quorum_state import LifecycleConfig, QuorumPhase, QuorumState
@@ -43,8 +54,19 @@ from ..network.server import SignedReply, SignedRequest, signed_route
 from ..network.service import PeerService
 from ..pipeline.stage import PipelineStage
 from .record import (
-    COMMIT_PATH, DISSOLVE_PATH, PROPOSE_PATH, QUORUM_ACCEPT, QUORUM_COMMIT, QUORUM_COMMITTED, QUORUM_DISSOLVE,
-    QUORUM_DISSOLVED, QUORUM_PROPOSE, QuorumRecord, QuorumRefusal, QuorumRefusalCode, RecordMember,
+    COMMIT_PATH,
+    DISSOLVE_PATH,
+    PROPOSE_PATH,
+    QUORUM_ACCEPT,
+    QUORUM_COMMIT,
+    QUORUM_COMMITTED,
+    QUORUM_DISSOLVE,
+    QUORUM_DISSOLVED,
+    QUORUM_PROPOSE,
+    QuorumRecord,
+    QuorumRefusal,
+    QuorumRefusalCode,
+    RecordMember,
 )
 from .view import build_network_view
 
@@ -87,8 +109,11 @@ class QuorumService:
         if self.record is not None and self.record.quorum_id != record.quorum_id:
             raise QuorumRefusal(QuorumRefusalCode.BUSY, f"already in quorum {self.record.quorum_id[:16]}…")
         runtime = self.stage.runtime
-        if runtime is None or (me.layer_start, me.layer_stop) != (runtime.spec.layer_start, runtime.spec.layer_end):
-            held = None if runtime is None else (runtime.spec.layer_start, runtime.spec.layer_end)
+        if runtime is None:  # --mode auto: this node is not running as a stage right now (SOLO, ASYNC)
+            raise QuorumRefusal(QuorumRefusalCode.BUSY, "not running as a pipeline stage now; it switches when "
+                                "its own mode selection sees the quorum, so propose again shortly")
+        if (me.layer_start, me.layer_stop) != (runtime.spec.layer_start, runtime.spec.layer_end):
+            held = (runtime.spec.layer_start, runtime.spec.layer_end)
             raise QuorumRefusal(QuorumRefusalCode.WRONG_STAGE,
                                 f"offered layers [{me.layer_start}, {me.layer_stop}), this node runs {held}")
         now_s = self._clock()
@@ -128,6 +153,11 @@ class QuorumService:
         self.record = record
         self.stage.join(record.layout_for(own.node_id))
         self.reason = "member of a quorum covering every layer"
+
+    def leave(self, reason: str) -> None:
+        """Leave the quorum this node is in (a mode switch); its founder notices the silence."""
+        if self.record is not None:
+            self._leave(reason)
 
     def _leave(self, reason: str) -> None:
         log.info("left quorum %s: %s", self.quorum_id[:16] if self.quorum_id else None, reason)

@@ -62,6 +62,31 @@ class Plan:
         return other is not None and (self.mode, self.work) == (other.mode, other.work)
 
 
+class Hysteresis:
+    """A new plan wins only after `hold` re-selections in a row agree and `min_dwell_s` passed since a switch."""
+
+    def __init__(self, *, hold: int, min_dwell_s: float, now_s: float) -> None:
+        self.hold = hold
+        self.min_dwell_s = min_dwell_s
+        self.candidate: Plan | None = None
+        self.agreeing = 0
+        self.switched_at_s = now_s
+
+    def offer(self, current: Plan, plan: Plan, now_s: float) -> Plan | None:
+        """The plan to switch to now, or None (stay; `current` may take `plan`'s fresher reason)."""
+        if plan.same_as(current):
+            self.candidate, self.agreeing = None, 0
+            return None
+        self.agreeing = self.agreeing + 1 if plan.same_as(self.candidate) else 1
+        self.candidate = plan
+        if self.agreeing >= self.hold and now_s - self.switched_at_s >= self.min_dwell_s:
+            return plan
+        return None
+
+    def switched(self, now_s: float) -> None:
+        self.candidate, self.agreeing, self.switched_at_s = None, 0, now_s
+
+
 def quorum_open_to(own: NodeView, view: NetworkView, *, now_s: float) -> bool:
     """Whether a quorum that includes `own` is running or could form now (see the module doc)."""
     if own.in_quorum:

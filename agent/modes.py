@@ -33,7 +33,7 @@ from coordinator_free.scale import target_replicas_per_layer
 from coordinator_free.types import NodeId
 
 from .async_work import AsyncWork
-from .mode_rules import Plan, Work, plan_mode
+from .mode_rules import Hysteresis, Plan, Work, plan_mode
 from .mode_switch import into_pipeline, into_solo
 from .quorum.view import build_network_view
 from .work import PipelineWork
@@ -55,9 +55,9 @@ class ModeController:
         self.async_work = AsyncWork(node)
         self.claim: tuple[int, int] | None = self.config.layers
         self.plan = Plan(Mode.SOLO, Work.SOLO, "starting: looking for peers")
-        self._candidate: Plan | None = None
-        self._agreeing = 0
-        self._switched_at_s = time.monotonic()
+        self.hysteresis = Hysteresis(hold=self.config.mode_hold_evaluations,
+                                     min_dwell_s=self.config.mode_min_dwell_s, now_s=time.monotonic())
+        self._next: Plan | None = None  # the plan the hysteresis let through, applied between steps
         self._switch = asyncio.Event()
 
     # ------------------------------------------------------------ what status and adverts read
@@ -118,14 +118,8 @@ class ModeController:
             return None
         plan = plan_mode(own, self.view(own), now_s=time.time(), forced_async=self.forced_async)
         if plan.same_as(self.plan):
-            self.plan, self._candidate, self._agreeing = plan, None, 0  # fresher reason, same work
-            return None
-        self._agreeing = self._agreeing + 1 if plan.same_as(self._candidate) else 1
-        self._candidate = plan
-        dwelt_s = time.monotonic() - self._switched_at_s
-        if self._agreeing >= self.config.mode_hold_evaluations and dwelt_s >= self.config.mode_min_dwell_s:
-            return plan
-        return None
+            self.plan = plan  # the same work, a fresher reason
+        return self.hysteresis.offer(self.plan, plan, time.monotonic())
 
     def _claim(self) -> tuple[int, int]:
         node = self.node
@@ -157,8 +151,8 @@ class ModeController:
                     await self._run_work()
                     if node.stopping or self._finished():
                         break
-                    if self._candidate is not None and self._switch.is_set():
-                        await self._apply(self._candidate)
+                    if self._next is not None:
+                        await self._apply(self._next)
             finally:
                 watcher.cancel()
 
@@ -172,9 +166,9 @@ class ModeController:
         while True:
             if self.node.stopping:
                 self._switch.set()
-            elif not self._switch.is_set() and self.evaluate() is not None:
-                log.info("mode: switching from %s to %s (%s)", self.plan.mode.value, self._candidate.mode.value,
-                         self._candidate.reason)
+            elif not self._switch.is_set() and (plan := self.evaluate()) is not None:
+                log.info("mode: switching from %s to %s (%s)", self.plan.mode.value, plan.mode.value, plan.reason)
+                self._next = plan
                 self._switch.set()
             await asyncio.sleep(interval_s)
 
@@ -196,6 +190,6 @@ class ModeController:
             await into_pipeline(node, self.pipeline)
         elif plan.work in (Work.SOLO, Work.ASYNC) and node.work is not None:
             await into_solo(node, self.pipeline)
-        self.plan, self._candidate, self._agreeing = plan, None, 0
-        self._switched_at_s = time.monotonic()
+        self.plan, self._next = plan, None
+        self.hysteresis.switched(time.monotonic())
         node.on_event("mode", {"mode": plan.mode.value, "reason": plan.reason, "step": node.status.step})

@@ -71,7 +71,7 @@ class LogBuffer(logging.Handler):
                 message += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
             # Handler.handle holds self.lock (an RLock) already; add takes it again
             self.add(level=record.levelname.lower(), source=record.name, message=message, time_s=record.created)
-        except Exception:  # a logging handler must never raise into the code that logged
+        except Exception:  # noqa: BLE001  (a logging handler must never raise into the code that logged)
             self.handleError(record)
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:

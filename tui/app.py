@@ -18,10 +18,12 @@ is the design size); smaller terminals get two columns in a scrolling grid
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.console import Console
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import ScrollableContainer
 from textual.widgets import Footer
 from textual.worker import Worker
@@ -33,7 +35,13 @@ from .earnings_pane import EarningsPane
 from .feed import AgentFeed
 from .help_screen import HelpScreen
 from .log_pane import LogPane
-from .messages import ConnectionChanged, LogsUpdated, MetricsUpdated, PeersUpdated, StatusUpdated
+from .messages import (
+    ConnectionChanged,
+    LogsUpdated,
+    MetricsUpdated,
+    PeersUpdated,
+    StatusUpdated,
+)
 from .network_pane import NetworkPane
 from .node_pane import NodePane
 from .pane import Pane
@@ -59,9 +67,9 @@ class DashboardApp(App[None]):
     TITLE = "NeuroShard"
     CSS = CSS
     ENABLE_COMMAND_PALETTE = False  # its ctrl+p entry would crowd the footer on 80 columns
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
-    BINDINGS = [
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("p", "toggle_pause", "Pause/resume"),

@@ -1,9 +1,7 @@
 """Peers: a sortable, filterable table of every peer the agent knows.
 
-Built for hundreds of peers refreshed every second: when the rows shown and
-their order are unchanged (the usual case), only the cells that changed are
-updated; the table is rebuilt only when peers come, go, re-sort or the
-filter changes, and then the cursor stays on the same peer.
+Built for hundreds of peers refreshed every second: the pane decides which
+rows to show and in what order; PeersTable applies that with the least work.
 """
 
 from __future__ import annotations
@@ -11,17 +9,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
 from agent.api.schema import PeerView
 
-from .format import MISSING, format_age, format_layers, short_id
+from .format import MISSING, format_age, format_layers
 from .pane import Pane
+from .peers_table import IdCell, PeersTable, Row
 
 STATE_RANK = {"alive": 0, "degraded": 1, "offline": 2}
 STATE_STYLES = {"alive": "green", "degraded": "yellow", "offline": "red"}
@@ -46,9 +45,9 @@ COLUMNS = (
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
 
 
-def peer_cells(peer: PeerView) -> tuple[str | Text, ...]:
+def peer_cells(peer: PeerView) -> Row:
     return (
-        short_id(peer.node_id),
+        IdCell(peer.node_id),
         peer.address,
         ",".join(peer.found_by),
         peer.tier or MISSING,
@@ -69,7 +68,7 @@ class PeersPane(Pane):
     TITLE = "Peers"
     can_focus = False  # the table inside takes focus
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "next_sort", "Sort", show=False),
         Binding("r", "reverse_sort", "Reverse", show=False),
         Binding("escape", "end_filter", "End filter", show=False),
@@ -84,8 +83,6 @@ class PeersPane(Pane):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._peers: tuple[PeerView, ...] = ()
-        self._shown_keys: list[str] = []
-        self._shown_cells: dict[str, tuple[str | Text, ...]] = {}
         self.sort_column = "state"
         self.sort_reverse = False
         self.filter_text = ""
@@ -93,14 +90,11 @@ class PeersPane(Pane):
     def compose(self) -> ComposeResult:
         yield Static(Text("waiting for the agent…", style="dim"), classes="pane-body")
         yield Input(placeholder="filter: part of an id, address, tier or state (enter: keep, esc: clear)")
-        table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=True)
-        for column in COLUMNS:
-            table.add_column(column.label, key=column.key)
-        yield table
+        yield PeersTable([(column.key, column.label) for column in COLUMNS])
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one(DataTable)
+    def table(self) -> PeersTable:
+        return self.query_one(PeersTable)
 
     @property
     def row_count(self) -> int:
@@ -117,33 +111,8 @@ class PeersPane(Pane):
 
     def _redraw(self) -> None:
         rows = self._rows()
-        keys = [peer.node_id for peer in rows]
-        cells = {peer.node_id: peer_cells(peer) for peer in rows}
-        if keys == self._shown_keys:
-            self._update_changed(cells)
-        else:
-            self._rebuild(keys, cells)
-        self._shown_keys, self._shown_cells = keys, cells
+        self.table.show_rows([(peer.node_id, peer_cells(peer)) for peer in rows])
         self._show_summary(len(rows))
-
-    def _update_changed(self, cells: dict[str, tuple[str | Text, ...]]) -> None:
-        table = self.table
-        for key, row in cells.items():
-            before = self._shown_cells[key]
-            for column, value, old in zip(COLUMNS, row, before):
-                if value != old:
-                    table.update_cell(key, column.key, value)
-
-    def _rebuild(self, keys: list[str], cells: dict[str, tuple[str | Text, ...]]) -> None:
-        table = self.table
-        cursor_key = self._shown_keys[table.cursor_row] if 0 <= table.cursor_row < len(self._shown_keys) else None
-        scroll_y = table.scroll_y
-        table.clear()
-        for key in keys:
-            table.add_row(*cells[key], key=key)
-        if cursor_key in cells:
-            table.move_cursor(row=keys.index(cursor_key), scroll=False)
-        table.scroll_to(y=scroll_y, animate=False, immediate=True)
 
     def _show_summary(self, shown: int) -> None:
         arrow = "▼" if self.sort_reverse else "▲"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -50,7 +51,7 @@ def test_a_full_top_level_coarsens_evenly_instead_of_dropping_the_oldest():
     top = [p for p in points if p.samples > 1]  # level 0 holds single samples
     widths = [p.samples for p in top]
     assert max(widths[:-1]) == min(widths[:-1]), widths  # every top point but the filling one has one width
-    assert all(a.time_s < b.start_time_s for a, b in zip(points, points[1:]))
+    assert all(a.time_s < b.start_time_s for a, b in itertools.pairwise(points))
 
 
 @settings(max_examples=30, deadline=None)

@@ -22,22 +22,23 @@ def free_port() -> int:
 
 
 async def test_nobody_listening_is_a_sentence_not_a_traceback():
-    async with AgentClient(FixedLocator(f"http://127.0.0.1:{free_port()}", "t"), timeout_s=2) as client:
-        with pytest.raises(AgentUnavailable, match=r"no agent answers at http://127\.0\.0\.1:\d+"):
+    locator = FixedLocator(f"http://127.0.0.1:{free_port()}", "t")
+    with pytest.raises(AgentUnavailable, match=r"no agent answers at http://127\.0\.0\.1:\d+"):
+        async with AgentClient(locator, timeout_s=2) as client:
             await client.status()
 
 
 async def test_no_agent_in_the_state_directory_says_how_to_start_one(tmp_path):
-    async with AgentClient(StateDirLocator(tmp_path)) as client:
-        with pytest.raises(AgentUnavailable, match="no agent is running on .*neuroshard run"):
+    with pytest.raises(AgentUnavailable, match="no agent is running on .*neuroshard run"):
+        async with AgentClient(StateDirLocator(tmp_path)) as client:
             await client.status()
 
 
 async def test_a_wrong_token_is_reported_with_the_agents_reason(tmp_path):
     async with serve(tmp_path, peers=PEERS, status=lambda: make_status(PEERS), history=MetricsHistory(),
                      logs=make_logs()) as api:
-        async with AgentClient(FixedLocator(api.url, "wrong")) as client:
-            with pytest.raises(AgentUnavailable, match="refused /v1/status: missing or wrong API token"):
+        with pytest.raises(AgentUnavailable, match="refused /v1/status: missing or wrong API token"):
+            async with AgentClient(FixedLocator(api.url, "wrong")) as client:
                 await client.status()
 
 

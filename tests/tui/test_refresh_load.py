@@ -52,6 +52,12 @@ async def test_a_refresh_with_new_heartbeats_updates_cells_in_place_and_keeps_th
             pane.show_peers(older)  # same rows, same order (sorted by state): cells change in place
             await pilot.pause()
             assert pane.table.cursor_row == 250 and pane.table.get_row_at(250)[0] == chosen
-            pane.show_peers(older[:100] + older[101:])  # one peer gone: rebuilt, cursor follows its peer
+            pane.show_peers(older[:100] + older[101:])  # one peer gone: its row goes, the cursor stays on its peer
             await pilot.pause()
             assert pane.row_count == 499 and pane.table.get_row_at(pane.table.cursor_row)[0] == chosen
+            pane.sort_by("heartbeat")  # every row moves: re-sorted in place, the cursor still on its peer
+            await pilot.pause()
+            assert pane.table.get_row_at(pane.table.cursor_row)[0] == chosen
+            ages = [pane.table.get_row_at(row)[-1] for row in range(499)]
+            assert ages == sorted(ages, key=lambda text: float(text.split()[0]))
+            assert len(pane.table.shown_ids) == 499 == len(set(pane.table.shown_ids))

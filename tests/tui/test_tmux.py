@@ -34,7 +34,7 @@ class Terminal:
         self.socket = f"neuroshard-test-{uuid.uuid4().hex[:8]}"
 
     def tmux(self, *arguments: str) -> str:
-        result = subprocess.run(["tmux", "-L", self.socket, *arguments], capture_output=True, text=True, timeout=20)
+        result = subprocess.run(["tmux", "-L", self.socket, *arguments], capture_output=True, text=True, timeout=20, check=False)
         return result.stdout
 
     def start(self, command: list[str]) -> None:

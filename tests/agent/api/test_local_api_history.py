@@ -6,7 +6,13 @@ import aiohttp
 import pytest
 
 from agent.api.local import LocalApi
-from agent.api.schema import LogsResponse, MetricsResponse, NodeStatus, StatusResponse, from_json
+from agent.api.schema import (
+    LogsResponse,
+    MetricsResponse,
+    NodeStatus,
+    StatusResponse,
+    from_json,
+)
 from agent.log_buffer import LogBuffer
 from agent.metrics import MetricsHistory
 from agent.network.config import NetworkConfig
@@ -30,7 +36,7 @@ async def api(tmp_path, history):
     logs.add(level="info", source="node", message="hello")
     logs.add(level="warning", source="agent.x", message="careful")
     local = LocalApi(NetworkConfig(local_api_port=0), tmp_path, status_provider=lambda: STATUS,
-                     peers_provider=lambda: [], metrics_provider=history.response, logs_provider=logs.response)
+                     peers_provider=list, metrics_provider=history.response, logs_provider=logs.response)
     async with local, aiohttp.ClientSession(headers={"Authorization": f"Bearer {local.token}"}) as session:
         yield local, session
 
@@ -64,7 +70,7 @@ async def test_a_bad_since_is_a_clear_400(api, path):
 
 async def test_an_agent_without_history_answers_empty(tmp_path):
     local = LocalApi(NetworkConfig(local_api_port=0), tmp_path, status_provider=lambda: STATUS,
-                     peers_provider=lambda: [])
+                     peers_provider=list)
     async with local, aiohttp.ClientSession(headers={"Authorization": f"Bearer {local.token}"}) as session:
         _, body = await get(session, f"{local.url}/v1/metrics")
         assert from_json(MetricsResponse, body).points == ()

@@ -62,6 +62,17 @@ def _number(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _pipeline(response: StatusResponse) -> str:
+    """The quorum's stages in order: who runs which layers, its tier and health; `*` marks this node."""
+    quorum = response.quorum
+    if quorum is None:
+        return "-"
+    stages = " → ".join(f"{'*' if m.is_self else ''}{m.node_id[:8]}[{m.layer_start},{m.layer_stop}) "
+                        f"{m.tier or '?'} {m.health}" for m in quorum.members)
+    left = "" if quorum.session_remaining_s is None else f", session {quorum.session_remaining_s:.0f} s left"
+    return f"{stages} ({quorum.state}{left})"
+
+
 def format_status(response: StatusResponse) -> str:
     node = response.node
     layers = "-" if node.layer_start is None else f"[{node.layer_start}, {node.layer_stop})"
@@ -73,6 +84,7 @@ def format_status(response: StatusResponse) -> str:
         ("tier", f"{node.tier or '-'} ({_number(node.compute_speed_ms, 1)} ms/layer on {node.runtime or '-'})"),
         ("layers", layers),
         ("quorum", quorum),
+        ("pipeline", _pipeline(response)),
         ("step", str(node.step)),
         ("loss", _number(node.loss)),
         ("validation loss", _number(node.validation_loss)),

@@ -15,6 +15,8 @@ import json
 import math
 import re
 import signal
+import subprocess
+import sys
 import urllib.request
 from typing import Any
 
@@ -59,6 +61,9 @@ def test_auto_agents_go_solo_then_pipeline_then_solo_when_their_quorum_dissolves
     assert [m["node_id"] for m in quorum["members"]] == [initiator.node_id, middle.node_id, finisher.node_id]
     assert quorum["members"][0]["is_self"] and quorum["session_remaining_s"] > 0
     assert node(finisher)["mode"] == "pipeline" and node(finisher)["stage"] == 2
+    command = [sys.executable, "-m", "agent.cli", "status", "--state-dir", str(initiator.state_dir)]
+    table = subprocess.run(command, capture_output=True, check=True, timeout=30, text=True).stdout
+    assert f"*{initiator.node_id[:8]}[0,1)" in table and f"{finisher.node_id[:8]}[2,3)" in table, table
 
     middle.signal(signal.SIGKILL)
     middle.process.wait()

@@ -32,6 +32,15 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Heartbeats:
+    """Every heartbeat heard from these members since the last report, the latest at `at_s`:
+    the same as a Heartbeat from each, in one state change."""
+
+    node_ids: tuple[NodeId, ...]
+    at_s: float
+
+
+@dataclass(frozen=True)
 class LatencySample:
     node_id: NodeId
     at_s: float
@@ -80,6 +89,7 @@ QuorumEvent = (
     ProposalAccepted
     | ProposalRefused
     | Heartbeat
+    | Heartbeats
     | LatencySample
     | BatchesCompleted
     | MemberLeaving

@@ -42,6 +42,7 @@ from .quorum_events import (
     AuditFailed,
     BatchesCompleted,
     Heartbeat,
+    Heartbeats,
     LatencySample,
     MemberLeaving,
     MemberReplaced,
@@ -153,6 +154,20 @@ def apply_heartbeat(state: QuorumState, event: Heartbeat) -> QuorumState:
         member, last_heartbeat_s=max(member.last_heartbeat_s, event.at_s), health=MemberHealth.HEALTHY
     )
     return _extend_if_ready(_with_member(state, updated))
+
+
+def apply_heartbeats(state: QuorumState, event: Heartbeats) -> QuorumState:
+    """A Heartbeat from each of `event.node_ids` at `event.at_s`, with one copy of the state."""
+    if state.phase is QuorumPhase.DISSOLVED:
+        return state
+    heard = frozenset(event.node_ids)
+    members = tuple(
+        replace(m, last_heartbeat_s=max(m.last_heartbeat_s, event.at_s), health=MemberHealth.HEALTHY)
+        if m.node_id in heard and m.health is not MemberHealth.OFFLINE
+        else m
+        for m in state.members
+    )
+    return _extend_if_ready(replace(state, members=members))
 
 
 def apply_latency_sample(state: QuorumState, event: LatencySample) -> QuorumState:
@@ -272,6 +287,7 @@ _APPLY = {
     ProposalAccepted: apply_proposal_accepted,
     ProposalRefused: apply_proposal_refused,
     Heartbeat: apply_heartbeat,
+    Heartbeats: apply_heartbeats,
     LatencySample: apply_latency_sample,
     BatchesCompleted: apply_batches_completed,
     MemberLeaving: apply_member_leaving,

@@ -204,3 +204,45 @@ def test_casting_votes_in_one_batch_equals_casting_them_one_by_one() -> None:
         one_by_one = apply_governance_event(one_by_one, CastVote(vote))
     batched = apply_governance_event(state, CastVotes(tuple(votes)))
     assert batched.votes == one_by_one.votes and batched.votes
+
+
+def test_heartbeats_in_one_event_equal_one_heartbeat_each() -> None:
+    from coordinator_free.quorum_events import (
+        BatchesCompleted,
+        Heartbeat,
+        Heartbeats,
+        ProposalAccepted,
+        Tick,
+    )
+    from coordinator_free.quorum_lifecycle import apply_event, start_quorum
+    from coordinator_free.quorum_state import QuorumPhase
+
+    nodes = tuple(_node(i, 20.0 + i, LayerRange(0, LAYERS)) for i in range(4))
+    proposal = form_quorum(
+        nodes[0].node_id,
+        NetworkView(nodes, LAYERS),
+        now_s=0.0,
+        latency_ms={},
+        network_size=30,
+    )
+    assert isinstance(proposal, QuorumProposal)
+    ids = [m.node_id for m in proposal.members]
+    state = start_quorum(proposal)
+    for node_id in ids:
+        state = apply_event(state, ProposalAccepted(node_id, 1.0))
+    # Renewal due, one member silent long enough to be degraded: the batch must
+    # restore it and extend exactly as heartbeats one by one do.
+    state = apply_event(state, BatchesCompleted(5000, 2000.0))
+    state = apply_event(state, Heartbeat(ids[0], 2880.0))
+    for node_id in ids[1:]:
+        state = apply_event(state, Heartbeat(node_id, 2940.0))
+    state = apply_event(state, Tick(2950.0))
+    assert state.phase is QuorumPhase.RENEWING and state.replacements_wanted
+    for heard in (ids, ids[:1], [*ids, NodeId("stranger")]):
+        one_by_one = state
+        for node_id in heard:
+            one_by_one = apply_event(one_by_one, Heartbeat(node_id, 3000.0))
+        assert apply_event(state, Heartbeats(tuple(heard), 3000.0)) == one_by_one
+    assert (
+        apply_event(state, Heartbeats(tuple(ids), 3000.0)).phase is QuorumPhase.ACTIVE
+    )  # extended

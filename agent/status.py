@@ -124,7 +124,7 @@ def _activity(node: Node) -> str:
         return "stopping"
     if node.bench is None:
         return "benchmarking"
-    if node.trainer is None:
+    if node.trainer is None and node.work is None:  # a pipeline stage trains through node.work, no trainer
         return "preparing data"
     return "paused" if node.status.paused else "training"
 

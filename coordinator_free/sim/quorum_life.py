@@ -14,6 +14,7 @@ from coordinator_free.quorum_events import (
     AuditFailed,
     BatchesCompleted,
     Heartbeat,
+    Heartbeats,
     LatencySample,
     MemberLeaving,
     MemberReplaced,
@@ -125,9 +126,8 @@ def run_check(world: World, slot: int, token: int) -> None:
         return  # stale: the quorum is gone or was rescheduled
     now_s, table = world.now_s, world.table
     credit(world, slot, now_s)
-    for row in record.members:
-        if row not in record.silent:
-            apply(world, slot, Heartbeat(table.node_id(row), now_s))
+    heard = tuple(table.node_id(row) for row in record.members if row not in record.silent)
+    apply(world, slot, Heartbeats(heard, now_s))
     reported = int(world.book.pending[slot])
     if reported:
         apply(world, slot, BatchesCompleted(reported, now_s))

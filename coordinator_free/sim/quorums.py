@@ -5,7 +5,7 @@ Every quorum's state is a `QuorumState` changed only by
 `find_replacement`, throughput `pipeline_layout.bottleneck_ms`. What this
 module adds is *when* events happen:
 
-- A quorum is checked (Heartbeat from each present member, BatchesCompleted,
+- A quorum is checked (Heartbeats from the present members, BatchesCompleted,
   Tick) at its renewal time, its session end, and when a member went silent
   (60 s later: degraded; 120 s: offline). Between checks nothing a Tick
   reads can change, so skipping the 30-second heartbeats in between is

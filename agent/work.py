@@ -46,7 +46,8 @@ class PipelineWork:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.config = node.config.pipeline
-        self.stage = PipelineStage(arch=node.arch, config=self.config, on_applied=self._on_applied)
+        self.stage = PipelineStage(arch=node.arch, config=self.config, on_applied=self._on_applied,
+                                   on_boundary=self._on_boundary)
         network = node.config.network
         if network is None:
             raise ValueError("pipeline mode needs the network (peers)")
@@ -125,6 +126,12 @@ class PipelineWork:
         if step % self.node.config.training.checkpoint_every_steps == 0:
             await asyncio.to_thread(self.save)
 
+    async def _on_boundary(self, step: int, batch_id: str) -> None:
+        """Every stage's step boundary: the cohort sync of its layers, when due (agent/cohort/sync.py)."""
+        if await self.node.cohort.after_step(step, batch_id):
+            self.saved_step = -1  # the sync changed the weights of this step: checkpoint them (lost work ≤ one interval)
+            await asyncio.to_thread(self.save)
+
     # ------------------------------------------------------------ the loop
     async def run(self, *, stop: asyncio.Event, running: asyncio.Event,
                   record: Callable[[PipelineStepMetrics], None]) -> None:
@@ -157,4 +164,5 @@ class PipelineWork:
                      metrics.batch_id[:16], metrics.quorum_id[:16], metrics.seconds)
             self.quorum.on_batches(1)
             record(metrics)
+        await self.stage.settle()  # a member's last cohort sync ends before the node saves and exits
 

@@ -33,12 +33,18 @@ class PipelineConfig:
     failure_pause_s: float = 1.0  # after a failed step, before the next try, s
     mode_hold_evaluations: int = 3  # --mode auto: consecutive re-selections agreeing before a switch, count
     mode_min_dwell_s: float = 10.0  # --mode auto: least time in one mode before switching again, s
+    sync_retry_s: float = 0.2  # a stage answered "syncing": wait this long before resending the micro-batch, s
+    sync_wait_s: float = 180.0  # a stage syncing longer than this fails the step (a round's waits are ~100 s), s
+    data_stream: int = 0  # which stream of genesis batches the initiator reads: 0 is SOLO's (seed, step) order;
+    # quorums given different streams train on different batches (see PipelineDriver)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise PipelineConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.layers is not None and not 0 <= self.layers[0] < self.layers[1]:
             raise PipelineConfigError(f"layers must be A-B with 0 <= A < B, got {self.layers}")
+        if self.data_stream < 0:
+            raise PipelineConfigError(f"data_stream must be >= 0, got {self.data_stream}")
         if self.mode_hold_evaluations < 1:
             raise PipelineConfigError(f"mode_hold_evaluations must be >= 1, got {self.mode_hold_evaluations}")
         if self.micro_batches < 1:

@@ -2,7 +2,9 @@
 
 The initiator holds layer 0 (and the embedding), so it reads the batch:
 batch `step` is a pure function of (seed, step), the same one SOLO training
-reads, which is what makes a sharded run comparable with a whole one.
+reads, which is what makes a sharded run comparable with a whole one. Quorums
+that learn together through cohort sync should read different streams
+(PipelineConfig.data_stream), or they train on the same batches twice.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ from ..training.schedule import ResolvedTraining, learning_rate_at
 from ..training.solo import StepMetrics
 from ..wire.errors import WireError
 from .layout import QuorumLayout
-from .messages import APPLY_PATH, PIPELINE_APPLIED, PIPELINE_APPLY, PacketHeader
+from .messages import APPLY_PATH, PIPELINE_APPLIED, PIPELINE_APPLY, PacketHeader, RefusalCode
 from .stage import PipelineStage
+
+
+# Stream k of genesis batches is SOLO's order under seed + k·2^32: a distinct generator seed per stream that
+# no ordinary --seed reaches, so two quorums with different streams never read the same batch sequence.
+DATA_STREAM_SHIFT = 32
 
 
 class StepFailedError(AgentError):
@@ -55,7 +62,7 @@ class PipelineDriver:
             raise AgentError("only the initiator of an active quorum drives steps")
         started = time.perf_counter()
         step = self.stage.step
-        address = self.corpus.train_batch(seed=self.training.config.seed, step=step,
+        address = self.corpus.train_batch(seed=self.data_seed, step=step,
                                           batch_sequences=self.training.batch_sequences,
                                           sequence_tokens=self.training.sequence_tokens)
         tokens = self.corpus.tokens(address)
@@ -71,12 +78,19 @@ class PipelineDriver:
         learning_rate = learning_rate_at(step, peak=self.training.learning_rate,
                                          warmup_steps=self.training.config.warmup_steps)
         await self._apply_everywhere(layout, headers[0], learning_rate)
-        return PipelineStepMetrics(
+        metrics = PipelineStepMetrics(
             step=self.stage.step, loss=float(np.mean([task.result() for task in tasks])),
             tokens=self.training.tokens_per_step, seconds=time.perf_counter() - started,
             learning_rate=learning_rate, batch_id=address.batch_id, quorum_id=layout.quorum_id,
             micro_batches=len(chunks),
         )
+        await self.stage.boundary(address.batch_id)  # this stage's cohort sync, when one is due
+        return metrics
+
+    @property
+    def data_seed(self) -> int:
+        """Seed of the batch stream: SOLO's for stream 0, so a sharded run reads a whole run's batches."""
+        return self.training.config.seed + (self.stage.config.data_stream << DATA_STREAM_SHIFT)
 
     def _header(self, layout: QuorumLayout, batch_id: str, step: int, index: int, count: int) -> PacketHeader:
         arch = self.stage.arch
@@ -91,9 +105,26 @@ class PipelineDriver:
         if layout.is_finisher:  # a one-member quorum: the whole model here
             return float((await self.stage.compute(runtime.backward, inputs, targets=targets)).loss)
         outputs = await self.stage.compute(runtime.forward, inputs)
-        gradient, loss = await self.stage.send_down(layout, header, outputs, np.ascontiguousarray(targets))
+        gradient, loss = await self._send_down_when_ready(layout, header, outputs, np.ascontiguousarray(targets))
         await self.stage.compute(runtime.backward, inputs, grad_outputs=gradient)
         return loss
+
+    async def _send_down_when_ready(self, layout: QuorumLayout, header: PacketHeader, outputs: np.ndarray,
+                                    targets: np.ndarray) -> tuple[np.ndarray, float]:
+        """Send one micro-batch down, resending it while a stage answers "syncing" (up to sync_wait_s).
+
+        A refused micro-batch left no gradient anywhere (backward runs only on the way up, after the
+        finisher answered), so resending it keeps the step exactly the single-process step.
+        """
+        config = self.stage.config
+        deadline_s = time.monotonic() + config.sync_wait_s
+        while True:
+            try:
+                return await self.stage.send_down(layout, header, outputs, targets)
+            except PeerRefusedError as error:
+                if error.code != RefusalCode.SYNCING or time.monotonic() >= deadline_s:
+                    raise
+            await asyncio.sleep(config.sync_retry_s)
 
     async def _apply_everywhere(self, layout: QuorumLayout, header: PacketHeader, learning_rate: float) -> None:
         client = self.stage.client

@@ -8,6 +8,9 @@ Message types (envelope `message_type`), each answered by a signed reply:
 A stage refuses a packet for another architecture or vocabulary (422), another
 quorum, step or batch (409), from a node that is not its upstream stage (403),
 or before its quorum is active (409), each with a code from `RefusalCode`.
+A stage in a cohort sync at a step boundary refuses forward packets with 409
+`syncing` (also passed up by the stages above it); the initiator waits and
+resends that micro-batch, which no stage has computed a gradient for yet.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class RefusalCode(StrEnum):
     NOT_UPSTREAM = "not_upstream"  # sender is not the stage before this one
     NOT_READY = "not_ready"  # no runtime yet, or not in a quorum
     DOWNSTREAM_FAILED = "downstream_failed"  # a stage below this one did not answer; details name it
+    SYNCING = "syncing"  # a stage is in a cohort sync at the step boundary; the initiator retries the micro-batch
 
 
 REFUSAL_STATUS: dict[RefusalCode, int] = {
@@ -49,6 +53,7 @@ REFUSAL_STATUS: dict[RefusalCode, int] = {
     RefusalCode.NOT_UPSTREAM: 403,
     RefusalCode.NOT_READY: 409,
     RefusalCode.DOWNSTREAM_FAILED: 424,  # "failed dependency": not this stage's fault, so no backoff of it
+    RefusalCode.SYNCING: 409,
 }
 
 

@@ -47,7 +47,8 @@ class PipelineStage:
     """The runtime of one layer range plus the quorum it serves; handlers for the peer routes."""
 
     def __init__(self, *, arch: Architecture, config: PipelineConfig,
-                 on_applied: Callable[[int], Awaitable[None]] | None = None) -> None:
+                 on_applied: Callable[[int], Awaitable[None]] | None = None,
+                 on_boundary: Callable[[int, str], Awaitable[None]] | None = None) -> None:
         self.arch = arch
         self.config = config
         self.runtime: StageRuntime | None = None
@@ -57,6 +58,11 @@ class PipelineStage:
         self.batch_id: str | None = None  # batch of the step in progress, once a packet named it
         self.compute_lock = asyncio.Lock()  # one computation at a time on this stage
         self._on_applied = on_applied
+        # The step-boundary hook (cohort sync), given the step reached and the batch it trained on. A member
+        # runs it after answering the apply, in `_boundary`, and refuses forward packets ("syncing") until it
+        # ends; the initiator runs it in line, so no step of the quorum starts while any stage syncs.
+        self._on_boundary = on_boundary
+        self._boundary: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ layout
     def join(self, layout: QuorumLayout) -> None:
@@ -71,11 +77,24 @@ class PipelineStage:
         self.layout = None
         self.batch_id = None
 
+    @property
+    def syncing(self) -> bool:
+        """True while this member runs its step-boundary hook (a cohort sync)."""
+        return self._boundary is not None and not self._boundary.done()
+
+    async def settle(self) -> None:
+        """Wait for a step-boundary hook still running (before saving and exiting)."""
+        if self._boundary is not None:
+            await asyncio.gather(self._boundary, return_exceptions=True)
+
     # ------------------------------------------------------------ checks
     def check_header(self, header: PacketHeader, sender: str, *, expected_sender: str | None) -> QuorumLayout:
         layout = self.layout
         if self.runtime is None or layout is None:
             raise PipelineRefusal(RefusalCode.NOT_READY, "this node serves no quorum right now; form one first")
+        if self.syncing:
+            raise PipelineRefusal(RefusalCode.SYNCING, f"this stage is in a cohort sync after step {self.step}; "
+                                  "resend shortly", {"retry_after_s": self.config.sync_retry_s})
         versions = (header.arch_name, header.arch_version, header.vocab_version)
         ours = (self.arch.name, self.arch.arch_version, self.arch.vocab_version)
         if versions != ours:
@@ -154,16 +173,16 @@ class PipelineStage:
 
     async def _send_down_or_refuse(self, layout: QuorumLayout, header: PacketHeader, outputs: np.ndarray,
                                    targets: np.ndarray) -> tuple[np.ndarray, float]:
-        # A stage below failed: say who, so the initiator blames (and backs off) that one, not us.
         try:
             return await self.send_down(layout, header, outputs, targets)
         except PipelineRefusal:
             raise
+        except PeerRefusedError as error:
+            if error.code != RefusalCode.SYNCING:
+                raise _downstream_failed(layout, error) from None
+            raise PipelineRefusal(RefusalCode.SYNCING, f"a stage below is syncing: {error}", error.details) from None
         except (PeerRequestError, TimeoutError, WireError) as error:
-            failed = error.details.get("node_id") if isinstance(error, PeerRefusedError) else None
-            node_id = failed or (layout.downstream.node_id if layout.downstream else "")
-            raise PipelineRefusal(RefusalCode.DOWNSTREAM_FAILED, f"stage {node_id[:16]}… failed: {error}",
-                                  {"node_id": node_id}) from None
+            raise _downstream_failed(layout, error) from None
 
     async def handle_apply(self, request: SignedRequest) -> SignedReply:
         header = PacketHeader.from_payload(request.payload)
@@ -175,7 +194,11 @@ class PipelineStage:
         learning_rate = request.payload.get("learning_rate")
         if not isinstance(learning_rate, float) or not 0.0 <= learning_rate < 1.0:
             raise PipelineRefusal(RefusalCode.WRONG_BATCH, "learning_rate must be a float in 0..1")
+        batch_id = header.batch_id
         await self.apply(learning_rate)
+        if self._on_boundary is not None:  # answer first: the sync may outlast the initiator's request timeout
+            self._boundary = asyncio.create_task(self._member_boundary(self.step, batch_id),
+                                                 name=f"boundary-{self.step}")
         return SignedReply(PIPELINE_APPLIED, {**header.to_payload(), "step": self.step})
 
     async def apply(self, learning_rate: float) -> None:
@@ -185,6 +208,25 @@ class PipelineStage:
         self.batch_id = None
         if self._on_applied is not None:
             await self._on_applied(self.step)
+
+    async def _member_boundary(self, step: int, batch_id: str) -> None:
+        assert self._on_boundary is not None
+        try:
+            await self._on_boundary(step, batch_id)
+        except Exception:  # a failed sync must not stop the stage; the next round retries (lost work ≤ one interval)
+            log.exception("step-boundary hook after step %d failed", step)
+
+    async def boundary(self, batch_id: str) -> None:
+        """The initiator's step boundary, in line: its loop starts no step until the hook returns."""
+        if self._on_boundary is not None:
+            await self._on_boundary(self.step, batch_id)
+
+
+def _downstream_failed(layout: QuorumLayout, error: Exception) -> PipelineRefusal:
+    """A stage below failed: say who, so the initiator blames (and backs off) that one, not us."""
+    failed = error.details.get("node_id") if isinstance(error, PeerRefusedError) else None
+    node_id = failed or (layout.downstream.node_id if layout.downstream else "")
+    return PipelineRefusal(RefusalCode.DOWNSTREAM_FAILED, f"stage {node_id[:16]}… failed: {error}", {"node_id": node_id})
 
 
 def _reply_limit_bytes(outputs: np.ndarray) -> int:

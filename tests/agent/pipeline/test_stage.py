@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -124,3 +125,26 @@ async def test_apply_for_a_batch_this_stage_did_not_see_is_refused_and_changes_n
 async def test_a_stage_in_no_quorum_refuses_work(rig: Rig) -> None:
     rig.stage.leave()
     assert await refusal(rig.forward()) == (409, "not_ready")
+
+
+async def test_a_member_answers_the_apply_then_refuses_forwards_while_its_cohort_sync_runs() -> None:
+    release, seen = asyncio.Event(), []
+
+    async def boundary(step: int, batch_id: str) -> None:  # stands for the cohort sync at the step boundary
+        seen.append((step, batch_id))
+        await release.wait()
+
+    stage = PipelineStage(arch=TINY, config=PipelineConfig(), on_boundary=boundary)
+    stage.runtime = create_runtime("onnx", StageSpec(TINY, 2, 3), seed=0, threads=1)
+    async with PeerService(CONFIG, Identity.generate(), lambda: ADVERT, extra_routes=_routes(stage)) as server, \
+            PeerService(CONFIG, Identity.generate(), lambda: ADVERT) as upstream:
+        members = (StageMember(upstream.node_id, "", 0, 2), StageMember(server.node_id, "", 2, 3))
+        stage.join(QuorumLayout(quorum_id="q1", members=members, position=1, step=0))
+        rig = Rig(stage, upstream, upstream, f"127.0.0.1:{server.port}")
+        await rig.forward()
+        assert (await rig.apply()).payload["step"] == 1  # answered while the hook still runs
+        assert seen == [(1, BATCH)] and stage.syncing
+        assert await refusal(rig.forward(step=1)) == (409, "syncing")
+        release.set()
+        await stage.settle()
+        assert not stage.syncing and np.isfinite((await rig.forward(step=1)).payload["loss"])

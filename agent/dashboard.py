@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,21 +93,30 @@ async def run_with_dashboard(config: AgentConfig, printer: ProgressPrinter, *, r
             app.exit()  # the node ended (max steps, an error): the dashboard has nothing left to show
 
     loop = asyncio.get_running_loop()
-    root = logging.getLogger()
-    terminal_handlers, terminal_level = root.handlers[:], root.getEffectiveLevel()
-    root.handlers[:] = []  # stderr lines would scribble over the app; the log pane shows them
     loop.add_signal_handler(signal.SIGTERM, app.exit)
     node_task = loop.create_task(run_node(), name="node")
     try:
-        await app.run_async()
+        with _log_lines_off_the_terminal():
+            await app.run_async()
     finally:
         app_running = False
         loop.remove_signal_handler(signal.SIGTERM)
-        for handler in terminal_handlers:  # the node's log buffer may hold the root lower until it stops
-            if handler.level == logging.NOTSET:
-                handler.setLevel(terminal_level)
-        root.handlers[:] = terminal_handlers + [h for h in root.handlers if h not in terminal_handlers]
         if not node_task.done():
             printer.say("dashboard closed: finishing the current step and saving…")
             node.request_stop()
         await node_task  # owned to the end; re-raises what stopped the node
+
+
+@contextlib.contextmanager
+def _log_lines_off_the_terminal() -> Iterator[None]:
+    """While the app owns the terminal, log records reach only the node's log pane, not stderr."""
+    root = logging.getLogger()
+    terminal_handlers, terminal_level = root.handlers[:], root.getEffectiveLevel()
+    root.handlers[:] = []
+    try:
+        yield
+    finally:
+        for handler in terminal_handlers:  # the node's log buffer may hold the root lower until it stops
+            if handler.level == logging.NOTSET:
+                handler.setLevel(terminal_level)
+        root.handlers[:] = terminal_handlers + [h for h in root.handlers if h not in terminal_handlers]

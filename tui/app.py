@@ -71,6 +71,7 @@ class DashboardApp(App[None]):
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False),  # what people try first; Textual would only hint at ctrl+q
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("p", "toggle_pause", "Pause/resume"),
         Binding("tab", "focus_next", "Next pane", priority=True),

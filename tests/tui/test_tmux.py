@@ -103,6 +103,6 @@ def test_dashboard_command_attaches_to_a_running_agent(terminal, live_agent):
                     "--refresh", "0.5"])
     screen = terminal.wait(lambda s: node_id[:8] in s and shown_step(s) >= 1, what="the agent's node and steps")
     assert "Peers" in screen and "Log" in screen
-    terminal.keys("q")
+    terminal.keys("C-c")  # ctrl+c quits too, as people expect of a terminal program
     terminal.wait(lambda s: "EXITED 0" in s, what="the dashboard to quit")
     assert live_agent.process.poll() is None  # quitting a watching dashboard leaves the agent running

@@ -110,3 +110,22 @@ def test_an_async_agent_contribution_is_accepted_with_the_rule_weight(
     weights = next(weights for weights, _ in logged_rounds(holder).values() if prefix in weights)
     expected = math.sqrt(async_steps) / (math.sqrt(interval) + math.sqrt(async_steps))
     assert weights[prefix] == pytest.approx(expected, abs=1e-3), weights
+
+
+def test_whole_model_claims_make_one_member_quorums(launcher) -> None:  # the peer_agents fixture (conftest)
+    """Tiny fits every node's memory: each claims every layer by scarcity, and with a peer is a quorum of one."""
+    arguments = ("--mode", "auto", "--pipeline-config-json", json.dumps(FAST_MODES), "--sync-interval", "100000",
+                 "--validate-every", "100000", "--no-mdns")
+    a = launcher.start("a", *arguments)
+    b = launcher.start("b", *arguments, "--peer", f"127.0.0.1:{a.peer_port}")
+    resume(a)
+    resume(b)
+    wait_for(lambda: all(node(agent).get("mode") == "pipeline" for agent in (a, b)), timeout_s=30, interval_s=0.3,
+             what=f"one-member quorums:\n{a.log_tail(20)}")
+    for agent in (a, b):
+        state = node(agent)
+        assert (state["layer_claim_start"], state["layer_claim_stop"]) == (0, 3), state
+        assert (state["layer_start"], state["layer_stop"]) == (0, 3) and "one member" in state["mode_reason"]
+        first = state["step"]
+        wait_for(lambda agent=agent, first=first: node(agent).get("step", 0) > first, timeout_s=20,
+                 what=f"{agent.name} to keep training")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from waiting import until
 
 from tui.app import DashboardApp
@@ -20,6 +21,18 @@ STEP = re.compile(r"step ([\d,]+)")
 def shown_step(app: DashboardApp) -> int | None:
     match = STEP.search(app.query_one(TrainingPane).text)
     return int(match.group(1).replace(",", "")) if match else None
+
+
+async def settled_step(pilot, live_agent) -> int:
+    """The agent's step once two reads half a second apart agree."""
+    previous = live_agent.status()["node"]["step"]
+    for _ in range(20):
+        await pilot.pause(0.5)
+        current = live_agent.status()["node"]["step"]
+        if current == previous:
+            return current
+        previous = current
+    pytest.fail(f"the step counter kept moving after pausing (now {previous})")
 
 
 async def test_node_pane_shows_tier_and_runtime_and_the_loss_chart_gains_points(live_agent):
@@ -42,7 +55,7 @@ async def test_p_pauses_the_step_counter_and_p_again_restarts_it(live_agent):
         await until(pilot, lambda: (shown_step(app) or 0) >= 2, what="training steps")
         await pilot.press("p")
         await until(pilot, lambda: "paused" in app.query_one(NodePane).text, what="the paused state")
-        paused_at = live_agent.status()["node"]["step"]
+        paused_at = await settled_step(pilot, live_agent)  # the step in flight when p was pressed may still end
         await until(pilot, lambda: shown_step(app) == paused_at, what="the dashboard to show the paused step")
         await pilot.pause(1.5)  # several polls and, were it running, ~15 steps of the tiny model
         assert live_agent.status()["node"]["step"] == paused_at

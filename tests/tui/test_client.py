@@ -93,3 +93,14 @@ async def test_state_dir_locator_reads_the_url_again_each_time(tmp_path):
     assert locator.locate().url == "http://127.0.0.1:1" and locator.locate().token == "secret"
     (tmp_path / "local_api.json").write_text(json.dumps({"url": "http://127.0.0.1:2"}))
     assert locator.locate().url == "http://127.0.0.1:2"
+
+
+async def test_an_agent_url_and_token_reach_an_agent_elsewhere(tmp_path):
+    """`neuroshard dashboard --agent URL --token T`: no state directory involved."""
+    async with serve(tmp_path, peers=PEERS, status=lambda: make_status(PEERS), history=MetricsHistory(),
+                     logs=make_logs()) as api:
+        async with AgentClient(FixedLocator(api.url + "/", api.token)) as client:
+            status = await client.status()
+            with pytest.raises(AgentUnavailable, match="refused /v1/control/pause: this agent has nothing to pause"):
+                await client.set_paused(True)  # this fixed agent has no trainer: its refusal reaches the person
+    assert status.node.node_id.startswith("3a7f9c21")

@@ -267,8 +267,8 @@ class CohortSync:
             parameters = unflatten(outer.parameters, tensors)
             runtime_state.parameters.update(parameters)
             new_hashes[layer] = parameters_sha256(parameters)
-            if layer == self._held_layers()[0]:
-                self._report_round(round_number, outer, cohort, received)
+        first = self._held_layers()[0]
+        self._report_round(round_number, self.state.layers[first], cohort, received, _combined_sha256(new_hashes))
         self.runtime.load(runtime_state)
         self.state.last_round = round_number
         self.state.remember_start(new_hashes, time.time(), self.config.recent_start_rounds)
@@ -277,7 +277,7 @@ class CohortSync:
         return divergent
 
     def _report_round(self, round_number: int, outer: OuterState, cohort: tuple[str, ...],
-                      received: dict[str, Received]) -> None:
+                      received: dict[str, Received], weights_sha256: str) -> None:
         """One SyncRoundView for the lowest layer held (every layer of a round has the same members)."""
         result = outer.last_aggregation
         weights = dict(zip(result.node_ids, result.weights, strict=True)) if result else {}
@@ -300,9 +300,11 @@ class CohortSync:
                              rule=self.diloco.aggregation.method.value, contributors=tuple(contributors),
                              round_number=round_number)
         self.report.rounds = [*self.report.rounds[-(HISTORY_ROUNDS - 1):], view]
-        log.info("cohort round %d: weights %s left out %s", round_number,
+        # The weights hash lets anyone check that every holder of these layers left the round bit-identical.
+        log.info("cohort round %d: weights %s left out %s layers [%d, %d) weights_sha256 %s", round_number,
                  {k[:12]: round(v, 4) for k, v in weights.items()},
-                 [c.node_id[:12] for c in contributors if c.left_out])
+                 [c.node_id[:12] for c in contributors if c.left_out], spec.layer_start, spec.layer_end,
+                 weights_sha256)
 
     async def _converge(self, round_number: int, commits: dict[str, m.CommitMessage], divergent: list[int],
                         holders: dict[str, PeerInfo]) -> None:
@@ -410,6 +412,11 @@ class CohortSync:
             outer = self.state.layers[layer]
             items.append(LayerWeights(layer, unflatten(outer.parameters, like), unflatten(outer.momentum, like)))
         return encode_snapshot(WeightsSnapshot(self.state.last_round, self.state.start_at_s, tuple(items)))
+
+
+def _combined_sha256(hashes: dict[int, str]) -> str:
+    """One hash over the per-layer θ hashes of the layers held, in layer order."""
+    return hashlib.sha256("".join(f"{layer}:{digest};" for layer, digest in sorted(hashes.items())).encode()).hexdigest()
 
 
 def _layer_entry(received: Received, layer: int) -> m.LayerDelta:

@@ -22,9 +22,14 @@ from ..training.schedule import ResolvedTraining, learning_rate_at
 from ..training.solo import StepMetrics
 from ..wire.errors import WireError
 from .layout import QuorumLayout
-from .messages import APPLY_PATH, PIPELINE_APPLIED, PIPELINE_APPLY, PacketHeader, RefusalCode
+from .messages import (
+    APPLY_PATH,
+    PIPELINE_APPLIED,
+    PIPELINE_APPLY,
+    PacketHeader,
+    RefusalCode,
+)
 from .stage import PipelineStage
-
 
 # Stream k of genesis batches is SOLO's order under seed + k·2^32: a distinct generator seed per stream that
 # no ordinary --seed reaches, so two quorums with different streams never read the same batch sequence.

@@ -20,7 +20,13 @@ from agent.network.service import PeerService
 from agent.pipeline.config import PipelineConfig
 from agent.pipeline.layout import QuorumLayout, StageMember
 from agent.pipeline.messages import (
-    APPLY_PATH, FORWARD_PATH, PIPELINE_APPLIED, PIPELINE_APPLY, PIPELINE_BACKWARD, PIPELINE_FORWARD, PacketHeader,
+    APPLY_PATH,
+    FORWARD_PATH,
+    PIPELINE_APPLIED,
+    PIPELINE_APPLY,
+    PIPELINE_BACKWARD,
+    PIPELINE_FORWARD,
+    PacketHeader,
 )
 from agent.pipeline.stage import PipelineStage
 from agent.runtime.select import create_runtime

@@ -8,10 +8,13 @@ and the real aggregation and outer step (agent.cohort.outer.step_layer).
 - DiLoCo: `workers` holders of the whole model, each trains on its own
   batches; every `interval` steps (coordinator_free.scale: 100 below 10
   nodes) each sends its contribution to the other holders, then a commit.
-  Bytes = Σ over sends of the signed body (contribution + commit).
+  Bytes = Σ over sends of the signed body (contribution with Δ as float16,
+  as agent.cohort.messages sends it, + commit).
 - Synchronous: the same workers exchange one float32 gradient each per step
   (all-to-all, the same wire encoding), i.e. data-parallel training; its
   final loss comes from a runtime that averages the workers' gradients each step.
+  The bytes of the same exchange at float16 are printed too, so the part of
+  the ratio that comes from the wire precision is plain to see.
 Both see the same number of tokens. Prints the ratio (goal ≤ 1/100) and
 both final validation losses.
 
@@ -63,7 +66,8 @@ def diloco_round(trainers: list[SoloTrainer], state, round_number: int, steps: i
         layers = []
         for layer, tensors in now.items():
             start = unflatten(state.layers[layer].parameters, tensors)
-            layers.append(m.LayerDelta(layer, state.start_hashes[layer], {n: start[n] - tensors[n] for n in tensors}))
+            layers.append(m.LayerDelta(layer, state.start_hashes[layer],
+                                       {n: m.wire_values(start[n] - tensors[n]) for n in tensors}))  # as sync.py
         message = m.ContributionMessage(round_number, m.KIND_SYNC, steps, 0.0, 1.0, "0" * 64, tuple(layers))
         body = pack_body(message.to_payload())
         sent_bytes += (len(trainers) - 1) * (len(body) + ENVELOPE_OVERHEAD_BYTES)
@@ -97,13 +101,16 @@ def run_diloco(trainers: list[SoloTrainer], steps: int, interval: int) -> int:
     return sent_bytes
 
 
-def run_synchronous(trainer: SoloTrainer, corpus: Corpus, seeds: list[int], steps: int) -> int:
+def run_synchronous(trainer: SoloTrainer, corpus: Corpus, seeds: list[int], steps: int,
+                    dtype: type = np.float32) -> int:
     """Data-parallel: each step, every worker's gradient is exchanged; the runtime averages them."""
     from agent.training.schedule import learning_rate_at
 
     training = trainer.training
-    gradient_bytes = len(pack_body({"g": {name: encode_tensor(np.zeros(shape, np.float32)) for name, shape in
+    gradient_bytes = len(pack_body({"g": {name: encode_tensor(np.zeros(shape, dtype)) for name, shape in
                                           trainer.runtime.spec.parameter_shapes().items()}}))
+    if dtype is not np.float32:  # bytes only: the same training, gradients sent at half precision
+        return steps * len(seeds) * (len(seeds) - 1) * (gradient_bytes + ENVELOPE_OVERHEAD_BYTES)
     for step in range(steps):
         for seed in seeds:
             address = corpus.train_batch(seed=seed, step=step, batch_sequences=training.batch_sequences,
@@ -136,8 +143,11 @@ def main() -> None:
         print(f"tiny arch, {args.workers} workers, {args.steps} steps each, interval {interval}, {tokens:,} tokens")
         print(f"DiLoCo       {diloco_bytes / tokens:10.2f} bytes/token   final validation loss {workers[0].validate():.4f}")
         print(f"synchronous  {sync_bytes / tokens:10.2f} bytes/token   final validation loss {synchronous.validate():.4f}")
+        half_bytes = run_synchronous(synchronous, corpus, seeds, args.steps, dtype=np.float16)
         if diloco_bytes:
             print(f"ratio DiLoCo / synchronous = 1/{sync_bytes / diloco_bytes:.1f} (goal ≤ 1/100)")
+            print(f"(against synchronous float16 gradients, {half_bytes / tokens:.2f} bytes/token: "
+                  f"1/{half_bytes / diloco_bytes:.1f})")
         else:
             print(f"no cohort round in {args.steps} steps (interval {interval}): use --steps ≥ {interval}")
 

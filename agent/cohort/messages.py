@@ -5,7 +5,10 @@ Message types (the envelope's `message_type`; every one is signed):
     cohort_commit / cohort_commit_reply               the contributors a member received, per layer
     cohort_weights / cohort_weights_reply             weights handoff: θ_start of a layer range
 A contribution carries one entry per layer: the layer's θ_start hash and its Δ
-tensors (float32, little-endian, never pickle). Replies say `accepted` and,
+tensors as float16 (little-endian, never pickle): half the bytes of float32,
+and Δ — a sum of small inner steps — needs no more than float16's 3 digits.
+A sender rounds its own Δ the same way (`wire_values`) before it aggregates
+it, so every holder aggregates the very values on the wire, bit for bit. Replies say `accepted` and,
 when refused, a machine-readable `code` (e.g. wrong_start_weights).
 """
 
@@ -59,11 +62,21 @@ def require_time(payload: dict[str, Any], key: str) -> float:
     return float(value)
 
 
+WIRE_DELTA_DTYPE = "float16"
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def wire_values(delta: np.ndarray) -> np.ndarray:
+    """Δ as the receivers will decode it: rounded to float16 (clipped to its range, never inf), as float32."""
+    clipped = np.clip(np.asarray(delta, dtype=np.float32), -_FLOAT16_MAX, _FLOAT16_MAX)
+    return clipped.astype(np.float16).astype(np.float32)
+
+
 @dataclass(frozen=True, eq=False)
 class LayerDelta:
     layer: int
     start_sha256: str  # hash of the θ_start this Δ was computed from (layers.parameters_sha256)
-    tensors: dict[str, np.ndarray]  # name -> Δ, float32
+    tensors: dict[str, np.ndarray]  # name -> Δ, float32 holding float16 values (wire_values)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +95,7 @@ class ContributionMessage:
             "start_at_s": self.start_at_s, "sent_at_s": self.sent_at_s, "data_sha256": self.data_sha256,
             "layers": [
                 {"layer": item.layer, "start_sha256": item.start_sha256,
-                 "tensors": {name: encode_tensor(np.asarray(t, dtype=np.float32)) for name, t in item.tensors.items()}}
+                 "tensors": {name: encode_tensor(wire_values(t).astype(np.float16)) for name, t in item.tensors.items()}}
                 for item in self.layers
             ],
         }
@@ -107,8 +120,10 @@ class ContributionMessage:
             expected = shapes[layer]
             if set(tensors) != set(expected):
                 raise WireError(ErrorCode.WRONG_SHAPE, f"layer {layer} must carry exactly {sorted(expected)}")
-            decoded = {name: decode_tensor(tensors[name], expected_dtype="float32", expected_shape=shape, name=name)
-                       for name, shape in expected.items()}
+            decoded = {name: decode_tensor(tensors[name], expected_dtype=WIRE_DELTA_DTYPE, expected_shape=shape,
+                                           name=name).astype(np.float32) for name, shape in expected.items()}
+            if not all(np.isfinite(t).all() for t in decoded.values()):
+                raise WireError(ErrorCode.MALFORMED, f"layer {layer}: Δ must be finite (no inf or NaN)")
             layers.append(LayerDelta(layer, require_sha256(entry, "start_sha256"), decoded))
         return cls(
             round_number=require_int(payload, "round", 0, 2**62), kind=kind,

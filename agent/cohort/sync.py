@@ -232,7 +232,7 @@ class CohortSync:
         layers = []
         for layer, tensors in split_by_layer(self.runtime.state().parameters, self.arch).items():
             start = unflatten(self.state.layers[layer].parameters, tensors)
-            delta = {name: start[name] - tensors[name] for name in tensors}
+            delta = {name: m.wire_values(start[name] - tensors[name]) for name in tensors}  # as the others decode it
             layers.append(m.LayerDelta(layer, self.state.start_hashes[layer], delta))
         data_sha256 = hashlib.sha256("\n".join(self._batch_ids).encode()).hexdigest()
         return m.ContributionMessage(round_number, m.KIND_SYNC, len(self._batch_ids), self.state.start_at_s,

@@ -75,10 +75,15 @@ def pipeline_s(*, steps: int, warmup: int, threads: int, corpus: Path, root: Pat
                        "--pipeline-config-json", json.dumps({"stage_timeout_s": 300.0, "apply_timeout_s": 300.0})]
             if first_port is not None:
                 command += ["--peer", f"127.0.0.1:{first_port}"]
-            log = open(state / "daemon.log", "wb")
-            processes.append(subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env))
-            while not (state / "ports.json").exists():
-                time.sleep(0.1)
+            with open(state / "daemon.log", "wb") as log:  # the child keeps its own copy of the descriptor
+                processes.append(subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                                  env=env))
+            # One after another: each agent benchmarks its tier alone (three at once on a small box measure
+            # each other's load and come out T5, which §4 keeps out of quorums).
+            while not (state / "ports.json").exists() or not (state / "bench-cache.json").exists():
+                if processes[-1].poll() is not None:
+                    raise SystemExit(f"stage {index} exited; see {state}/daemon.log")
+                time.sleep(0.2)
             first_port = first_port or json.loads((state / "ports.json").read_text())["peer_port"]
         processes[0].wait(timeout=3600)
         text = (root / "stage0" / "daemon.log").read_text()
@@ -94,12 +99,26 @@ def pipeline_s(*, steps: int, warmup: int, threads: int, corpus: Path, root: Pat
             process.wait(timeout=60)
 
 
+def _tier(state: Path) -> str:
+    """"T4 (612 ms)" from the agent's bench cache, or "?" when it cannot be read."""
+    from coordinator_free.tiers import tier_from_speed
+
+    try:
+        entries = json.loads((state / "bench-cache.json").read_text())
+    except (OSError, ValueError):
+        return "?"
+    values = entries.values() if isinstance(entries, dict) else entries
+    speeds = [entry.get("ms_per_layer") for entry in values if isinstance(entry, dict) and entry.get("ms_per_layer")]
+    return f"T{int(tier_from_speed(min(speeds)))} ({min(speeds):.0f} ms)" if speeds else "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="threads per stage process (single process: 3×)")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         corpus = root / "corpus"
@@ -108,9 +127,12 @@ def main() -> None:
                                                  for p in sorted((REPO_ROOT / "agent").rglob("*.py"))))
         whole_s = single_process_s(steps=args.steps, warmup=args.warmup, threads=3 * args.threads, corpus=corpus)
         quorum_s = pipeline_s(steps=args.steps, warmup=args.warmup, threads=args.threads, corpus=corpus, root=root)
+        tiers = [_tier(root / f"stage{index}") for index in range(len(STAGES))]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+          f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
+          f"load average at start {load_before[0]:.2f}, at end {os.getloadavg()[0]:.2f} (1 min)")
     print(f"genesis, 8 x 256 tokens, 4 micro-batches; threads: 3 stages x {args.threads} vs 1 process x {3 * args.threads}")
+    print(f"stage tiers (start-up benchmark, ms per genesis layer): {', '.join(tiers)}")
     print(f"single process: {whole_s:.3f} s/batch   3-stage quorum: {quorum_s:.3f} s/batch")
     print(f"pipeline overhead ratio: {quorum_s / whole_s:.2f} (goal <= 1.25)")
 

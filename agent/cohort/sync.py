@@ -149,7 +149,12 @@ class CohortSync:
         return sync_interval_batches(1 + alive)
 
     def holders(self) -> dict[str, PeerInfo]:
-        """Alive peers of our architecture holding at least one of our layers, by node id."""
+        """Alive peers of our architecture that train at least one of our layers, by node id.
+
+        A peer holding part of the model outside any quorum (a spare stage waiting to replace a member)
+        trains nothing, so it has no Δ to send: waiting for it would hold every round for
+        contribution_wait_s. A peer holding every layer outside a quorum trains alone (SOLO) and counts.
+        """
         if self._runtime_provider() is None:
             return {}
         spec = self.runtime.spec
@@ -158,6 +163,7 @@ class CohortSync:
             if peer.state is PeerState.ALIVE and peer.arch_name == self.arch.name
             and peer.arch_version == self.arch.arch_version and peer.layer_start is not None
             and peer.layer_stop is not None and peer.layer_start < spec.layer_end and spec.layer_start < peer.layer_stop
+            and (peer.quorum_id is not None or (peer.layer_start == 0 and peer.layer_stop >= self.arch.layer_count))
         }
 
     async def _wait_for_holders(self, timeout_s: float) -> dict[str, PeerInfo]:

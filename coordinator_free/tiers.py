@@ -45,12 +45,13 @@ class Tier(IntEnum):
 
 
 _BY_NUMBER = (None, *Tier)  # Tier(n) runs the enum machinery; an index does not
+_TIER_COUNT = len(Tier)
 
 
 def tier_by_number(number: int) -> Tier:
     """Tier(number), fast (rules build thousands of records per decision)."""
-    if not 1 <= number <= len(Tier):
-        raise ProtocolError(f"tier numbers are 1..{len(Tier)}, got {number}")
+    if not 1 <= number <= _TIER_COUNT:
+        raise ProtocolError(f"tier numbers are 1..{_TIER_COUNT}, got {number}")
     return _BY_NUMBER[number]
 
 

@@ -147,22 +147,21 @@ class NetworkView:
 
     @cached_property
     def columns(self) -> ViewColumns:
-        count = len(self.nodes)
-        starts = np.zeros(count, dtype=np.int64)
-        stops = np.zeros(count, dtype=np.int64)
-        for index, node in enumerate(self.nodes):
-            if node.layer_range is not None and node.layer_range.start < self.layer_count:
-                starts[index] = node.layer_range.start
-                stops[index] = min(node.layer_range.stop, self.layer_count)
+        # Python lists then one np.array each: about twice as fast as per-element
+        # numpy stores and fromiter generators for the small views rules get most.
+        nodes, layer_count = self.nodes, self.layer_count
+        starts, stops = [0] * len(nodes), [0] * len(nodes)
+        for index, node in enumerate(nodes):
+            held = node.layer_range
+            if held is not None and held.start < layer_count:
+                starts[index], stops[index] = held.start, min(held.stop, layer_count)
         return ViewColumns(
-            starts=starts,
-            stops=stops,
-            tiers=np.fromiter((int(n.tier) for n in self.nodes), dtype=np.int64, count=count),
-            speeds_ms_per_layer=np.fromiter(
-                (n.speed_ms_per_layer for n in self.nodes), dtype=np.float64, count=count
-            ),
-            in_quorum=np.fromiter((n.in_quorum for n in self.nodes), dtype=bool, count=count),
-            memory_bytes=np.fromiter((n.memory_bytes for n in self.nodes), dtype=np.int64, count=count),
+            starts=np.array(starts, dtype=np.int64),
+            stops=np.array(stops, dtype=np.int64),
+            tiers=np.array([int(n.tier) for n in nodes], dtype=np.int64),
+            speeds_ms_per_layer=np.array([n.speed_ms_per_layer for n in nodes], dtype=np.float64),
+            in_quorum=np.array([n.quorum_id is not None for n in nodes], dtype=bool),
+            memory_bytes=np.array([n.memory_bytes for n in nodes], dtype=np.int64),
         )
 
     def layer_holder_counts(self, *, max_tier: Tier = Tier.T5) -> np.ndarray:

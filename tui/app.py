@@ -108,7 +108,12 @@ class DashboardApp(App[None]):
         self.poll_now()
 
     async def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "poll")
         await self.client.__aexit__(None, None, None)
+
+    def _panes_gone(self) -> bool:
+        """True while the app shuts down: a poll that was in flight may still deliver its messages."""
+        return not self.query("#panes")
 
     # ------------------------------------------------------------ polling
     def poll_now(self) -> None:
@@ -132,6 +137,8 @@ class DashboardApp(App[None]):
         self.post_message(LogsUpdated(snapshot.log_lines, snapshot.generation))
 
     def on_connection_changed(self, message: ConnectionChanged) -> None:
+        if self._panes_gone():
+            return
         bar = self.query_one(ConnectionBar)
         self.query_one("#panes").set_class(not message.connected, "-stale")
         if message.connected:
@@ -140,6 +147,8 @@ class DashboardApp(App[None]):
             bar.show_disconnected(message.where, message.reason, self.refresh_s)
 
     def on_status_updated(self, message: StatusUpdated) -> None:
+        if self._panes_gone():
+            return
         self.paused = message.status.node.paused
         bar = self.query_one(ConnectionBar)
         if bar.node_id != message.status.node.node_id and bar.connected:
@@ -148,12 +157,18 @@ class DashboardApp(App[None]):
             pane.show_status(message.status)
 
     def on_peers_updated(self, message: PeersUpdated) -> None:
+        if self._panes_gone():
+            return
         self.query_one(PeersPane).show_peers(message.peers)
 
     def on_metrics_updated(self, message: MetricsUpdated) -> None:
+        if self._panes_gone():
+            return
         self.query_one(TrainingPane).show_metrics(message.points)
 
     def on_logs_updated(self, message: LogsUpdated) -> None:
+        if self._panes_gone():
+            return
         self.query_one(LogPane).show_lines(message.lines, message.generation)
 
     # ------------------------------------------------------------ keys

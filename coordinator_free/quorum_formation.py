@@ -44,7 +44,12 @@ import numpy as np
 from .constants import FORMATION_LATENCY_SCALE_MS, FORMATION_UNKNOWN_LATENCY_MS
 from .errors import ProtocolError
 from .network_view import LayerRange, NetworkView, NodeView
-from .pipeline_layout import balanced_cuts, balanced_stages, bottleneck_ms, bottleneck_ms_of_cuts
+from .pipeline_layout import (
+    balanced_cuts,
+    balanced_stages,
+    bottleneck_ms,
+    bottleneck_ms_of_cuts,
+)
 from .scale import min_quorum_size, quorum_session_s
 from .tiers import SLOWEST_PIPELINE_TIER, Tier, is_pipeline_tier, tier_by_number
 from .types import NodeId, QuorumId

@@ -10,6 +10,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from coordinator_free.sim.cli import add_simulate_arguments, run_simulate
+
 from . import __version__
 from .cohort.cli_args import add_cohort_arguments, cohort_config_from_args
 from .config import AgentConfig, DataConfig, TrainingConfig, default_state_dir
@@ -28,8 +30,8 @@ from .network.cli_commands import (
 )
 from .network.hello import DuplicateNodeError
 from .pipeline.cli_args import add_pipeline_arguments, pipeline_config_from_args
-from .quorum.cli_status import add_status_arguments, run_status
 from .progress import ProgressPrinter, tier_name
+from .quorum.cli_status import add_status_arguments, run_status
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -211,10 +213,13 @@ NETWORK_COMMANDS = (
     ("status", "what the running agent is doing: mode, quorum, step, loss (--json: as /v1/status)", add_status_arguments),
     ("doctor", "check this machine can join the network, with a fix for each problem", add_doctor_arguments),
     ("dashboard", "watch a running agent live in the terminal (needs the dashboard extra)", add_dashboard_arguments),
+    ("simulate", "run the protocol's rules on a simulated network (scenarios: genesis-to-1000, steady-100k, "
+                 "churn-storm, adversarial-10pct)", add_simulate_arguments),
 )
 COMMANDS = {
     "run": command_run, "bench": command_bench, "export": command_export,
     "id": run_id, "peers": run_peers, "doctor": run_doctor, "status": run_status, "dashboard": command_dashboard,
+    "simulate": run_simulate,
 }
 EXIT_DUPLICATE_NODE = 3
 

@@ -28,7 +28,12 @@ from .data.shards import ShardStore, build_or_open, shard_dir
 from .model.parameters import StageSpec
 from .network.server import signed_route
 from .pipeline.driver import PipelineDriver, PipelineStepMetrics, StepFailedError
-from .pipeline.messages import APPLY_PATH, FORWARD_PATH, PIPELINE_APPLY, PIPELINE_FORWARD
+from .pipeline.messages import (
+    APPLY_PATH,
+    FORWARD_PATH,
+    PIPELINE_APPLY,
+    PIPELINE_FORWARD,
+)
 from .pipeline.stage import PipelineStage
 from .quorum.service import QuorumService
 from .runtime.base import StageRuntime

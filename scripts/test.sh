@@ -25,5 +25,5 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch first and pinned: a looser requirement would pull a multi-GB CUDA build.
 "$VENV/bin/python" -m pip install -q torch==2.13.0
-"$VENV/bin/python" -m pip install -q -e '.[test,export,dashboard]'
+"$VENV/bin/python" -m pip install -q -e '.[test,export,dashboard,sim]'
 exec "$VENV/bin/python" -m pytest "$@"

@@ -22,7 +22,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..api.schema import (
     LOCAL_API_FILE_NAME,
@@ -37,6 +37,8 @@ from ..config import default_state_dir
 from ..errors import AgentError
 from ..identity import load_or_create_identity
 from .cli_args import add_network_arguments
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -79,7 +81,11 @@ def add_doctor_arguments(parser: argparse.ArgumentParser, *, include_state_dir: 
     add_network_arguments(parser)
 
 
-def run_peers(args: argparse.Namespace) -> int:
+def ask_running_agent(args: argparse.Namespace, path: str, kind: type[T]) -> T | None:
+    """GET `path` from the running agent's local API as `kind`; None after printing what went wrong.
+
+    The agent is `--agent URL` with its token from --state-dir, or the one running on --state-dir.
+    """
     state_dir: Path = args.state_dir or default_state_dir()
     try:
         url = args.agent or json.loads((state_dir / LOCAL_API_FILE_NAME).read_text())["url"]
@@ -87,19 +93,24 @@ def run_peers(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError, TypeError):
         print(f"no running agent found for state directory {state_dir} (no {LOCAL_API_FILE_NAME} or "
               f"{TOKEN_FILE_NAME} there). Start one with `neuroshard run`, or pass --state-dir", file=sys.stderr)
-        return EXIT_PROBLEM
+        return None
     try:
-        peers = from_json(PeersResponse, _get_json(f"{url}/v1/peers", token)).peers
+        return from_json(kind, _get_json(f"{url}{path}", token))
     except urllib.error.HTTPError as error:
         print(f"the agent at {url} refused: {_error_text(error)}", file=sys.stderr)
-        return EXIT_PROBLEM
     except (urllib.error.URLError, OSError) as error:
         print(f"no agent answers at {url} ({getattr(error, 'reason', error)}); is it running? "
               f"Start it with `neuroshard run`", file=sys.stderr)
-        return EXIT_PROBLEM
     except (ValueError, SchemaError) as error:
         print(f"the agent at {url} answered something unexpected: {error}", file=sys.stderr)
+    return None
+
+
+def run_peers(args: argparse.Namespace) -> int:
+    response = ask_running_agent(args, "/v1/peers", PeersResponse)
+    if response is None:
         return EXIT_PROBLEM
+    peers = response.peers
     if args.json:
         print(json.dumps(to_json(list(peers)), indent=1))
     else:

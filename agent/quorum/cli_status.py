@@ -9,20 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import urllib.error
-from pathlib import Path
 
 from ..api.schema import (
-    LOCAL_API_FILE_NAME,
-    TOKEN_FILE_NAME,
-    SchemaError,
     StatusResponse,
-    from_json,
     to_json,
 )
-from ..config import default_state_dir
-from ..network.cli_commands import _error_text, _get_json, add_peers_arguments
+from ..network.cli_commands import add_peers_arguments, ask_running_agent
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -33,26 +25,8 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    state_dir: Path = args.state_dir or default_state_dir()
-    try:
-        url = args.agent or json.loads((state_dir / LOCAL_API_FILE_NAME).read_text())["url"]
-        token = (state_dir / TOKEN_FILE_NAME).read_text().strip()
-    except (OSError, ValueError, KeyError, TypeError):
-        print(f"no running agent found for state directory {state_dir} (no {LOCAL_API_FILE_NAME} or "
-              f"{TOKEN_FILE_NAME} there). Start one with `neuroshard run`, or pass --state-dir", file=sys.stderr)
-        return EXIT_PROBLEM
-    try:
-        data = _get_json(f"{url}/v1/status", token)
-        response = from_json(StatusResponse, data)
-    except urllib.error.HTTPError as error:
-        print(f"the agent at {url} refused: {_error_text(error)}", file=sys.stderr)
-        return EXIT_PROBLEM
-    except (urllib.error.URLError, OSError) as error:
-        print(f"no agent answers at {url} ({getattr(error, 'reason', error)}); is it running? "
-              f"Start it with `neuroshard run`", file=sys.stderr)
-        return EXIT_PROBLEM
-    except (ValueError, SchemaError) as error:
-        print(f"the agent at {url} answered something unexpected: {error}", file=sys.stderr)
+    response = ask_running_agent(args, "/v1/status", StatusResponse)
+    if response is None:
         return EXIT_PROBLEM
     print(json.dumps(to_json(response), indent=1) if args.json else format_status(response))
     return EXIT_OK

@@ -194,14 +194,20 @@ class CohortSync:
         round_number = step // interval
         holders = self.holders()
         if not holders and not self.book.contributions.get(round_number):
-            await asyncio.to_thread(self._restart_alone)
+            await asyncio.to_thread(self._restart_alone, round_number)
             return False
         await self.run_round(round_number, holders)
         return True
 
-    def _restart_alone(self) -> None:
-        """No cohort: plain local training; θ_start follows θ_now so a later cohort sees a fresh Δ."""
+    def _restart_alone(self, round_number: int) -> None:
+        """No cohort: plain local training; θ_start follows θ_now so a later cohort sees a fresh Δ.
+
+        The round counts as passed (θ_start is new as of it), so a late contribution for it is told
+        `round_closed` and moves on to the next round, instead of waiting for one this holder never runs.
+        """
         assert self.state is not None
+        self.state.last_round = max(self.state.last_round, round_number)
+        self.book.closed_round = max(self.book.closed_round, round_number)
         layers = split_by_layer(self.runtime.state().parameters, self.arch)
         fresh = initial_state(layers, time.time(), self.config.recent_start_rounds)
         for layer, outer in fresh.layers.items():

@@ -14,6 +14,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
   command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
   command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+  command -v busybox >/dev/null 2>&1 || missing="$missing busybox"
   if [ -n "$missing" ]; then
     echo "installing system packages:$missing"
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null \

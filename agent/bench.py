@@ -26,7 +26,11 @@ import numpy as np
 import psutil
 
 from coordinator_free.constants import REFERENCE_BATCH_SEQUENCES, REFERENCE_BATCH_TOKENS
-from coordinator_free.tiers import layer_memory_bytes, max_layers_for_memory, tier_from_speed
+from coordinator_free.tiers import (
+    layer_memory_bytes,
+    max_layers_for_memory,
+    tier_from_speed,
+)
 
 from .errors import RuntimeUnavailableError
 from .model.arch import Architecture
@@ -75,16 +79,19 @@ def engine_version(runtime: str) -> str:
         return "unknown"
 
 
-def cpu_fingerprint() -> str:
-    model = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what the platform module knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{model} x{os.cpu_count()}"
+    return platform.processor() or platform.machine()
+
+
+def cpu_fingerprint() -> str:
+    return f"{cpu_model()} x{os.cpu_count()}"
 
 
 def reference_inputs(spec: StageSpec) -> np.ndarray:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from agent.bench import cpu_model
 from coordinator_free.aggregation import (
     PLAIN_MEAN_CONFIG,
     Contribution,
@@ -28,17 +29,6 @@ from coordinator_free.types import NodeId
 
 GENESIS_LAYER_FLOATS = 3_152_384
 CONTRIBUTIONS = 10
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def best_time_s(run: Callable[[], object], repeats: int) -> float:

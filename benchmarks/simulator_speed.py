@@ -17,22 +17,12 @@ import platform
 import resource
 import time
 
+from agent.bench import cpu_model
 from coordinator_free.sim.engine import run_scenario
 from coordinator_free.sim.scenario import load_scenario, with_overrides
 
 GOAL_WALL_S = 120.0
 GOAL_MEMORY_BYTES = 4 * 2**30
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def peak_rss_bytes() -> int:

@@ -98,7 +98,7 @@ class Node:
                                         "training": self.training, "arch": self.arch, "node_id": self.node_id,
                                         "local_api": self.api.url if self.api else None})
                 return self
-            self.trainer = await asyncio.to_thread(self._make_trainer)
+            self.trainer = await asyncio.to_thread(self.make_trainer)
             resumed = await asyncio.to_thread(self.trainer.resume)
         except BaseException:
             await self._stack.aclose()
@@ -119,7 +119,7 @@ class Node:
                 self.work.runtime.close()
             if self.trainer is not None:
                 try:
-                    await self._checkpoint()
+                    await self.checkpoint_solo()
                 finally:
                     self.trainer.runtime.close()
         finally:
@@ -188,11 +188,11 @@ class Node:
             self._record(metrics)
             step = self.trainer.step
             if await self.cohort.after_step(step, metrics.batch_id):
-                await self._checkpoint()  # checkpoint at each sync: lost work ≤ one interval
+                await self.checkpoint_solo()  # checkpoint at each sync: lost work ≤ one interval
             if step % config.validate_every_steps == 0 or step == config.max_steps:
                 await self._validate()
             if step % config.checkpoint_every_steps == 0:
-                await self._checkpoint()
+                await self.checkpoint_solo()
 
     async def _validate(self) -> None:
         assert self.trainer is not None
@@ -205,15 +205,14 @@ class Node:
         self.status.tokens_per_s = metrics.tokens / metrics.seconds if metrics.seconds > 0 else None
         self.on_event("step", {"metrics": metrics, "status": self.status})
 
-    async def _checkpoint(self) -> None:
+    async def checkpoint_solo(self) -> None:
+        """Save the solo trainer's weights now, unless this step is saved already (also before a mode switch)."""
         assert self.trainer is not None
         if self._saved_step == self.trainer.step:
             return
         path = await asyncio.to_thread(self.trainer.save)
         self._saved_step = self.trainer.step
-        self.status.last_checkpoint = path
-        self.status.last_checkpoint_time_s = time.time()
-        self.on_event("checkpoint", {"path": path, "step": self.trainer.step})
+        self.note_checkpoint(path, self.trainer.step)
 
     def peer_routes(self) -> list[web.RouteDef]:
         """Extra signed /v1/ endpoints of this node's components (pipeline, cohort sync, ...).
@@ -225,7 +224,7 @@ class Node:
         return [*self.cohort.routes(), *self._work_routes()]
 
     def note_checkpoint(self, path: Path, step: int) -> None:
-        """A component saved a checkpoint (a pipeline stage): show it in status."""
+        """A checkpoint was saved (solo trainer or a pipeline stage): show it in status."""
         self.status.last_checkpoint = path
         self.status.last_checkpoint_time_s = time.time()
         self.on_event("checkpoint", {"path": path, "step": step})
@@ -234,14 +233,6 @@ class Node:
         if self.modes is not None:  # the stage's routes exist from the start; they refuse until it runs
             return self.modes.routes()
         return self.work.routes() if self.work is not None else []
-
-    async def checkpoint_solo(self) -> None:
-        """Save the solo trainer's weights now (before a mode switch)."""
-        await self._checkpoint()
-
-    def make_trainer(self) -> SoloTrainer:
-        """A fresh whole-model trainer (a mode switch back to SOLO); blocking: call from a worker thread."""
-        return self._make_trainer()
 
     # ------------------------------------------------------------ setup
     def _cohort_runtime(self) -> StageRuntime | None:
@@ -288,7 +279,8 @@ class Node:
                 "bench-progress", {"runtime": runtime, "done": done, "total": total}),
         )
 
-    def _make_trainer(self) -> SoloTrainer:
+    def make_trainer(self) -> SoloTrainer:
+        """A whole-model trainer (at start, or a mode switch back to SOLO); blocking: call from a worker thread."""
         assert self.bench is not None
         data = self.config.data
         shards = build_or_open(

@@ -42,10 +42,13 @@ class Heartbeats:
 
 @dataclass(frozen=True)
 class LatencySample:
+    """One measurement of a member's stage; the lifecycle compares it per layer (see there)."""
+
     node_id: NodeId
     at_s: float
-    latency_ms: float  # this member's measured stage latency
-    tier_average_ms: float  # the average for its tier, from the same observer
+    latency_ms: float  # this member's measured stage latency: all its stage's layers
+    layers: int  # layers in its stage, so the rule can compare ms per layer
+    tier_average_ms_per_layer: float  # its tier's average ms per layer, from the same observer
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,18 @@ Rules, with the choices DESIGN leaves open:
 - Health, on Tick: no heartbeat for 2 × 30 s → DEGRADED (and a replacement
   is wanted); 120 s → OFFLINE, and a member still offline at a Tick is lost
   with no replacement: the quorum dissolves. A heartbeat restores HEALTHY.
-- Slow: a latency sample above 2 × the tier's average starts a clock; while
-  samples stay above it, 300 s later a replacement is wanted. One sample at
-  or below the bound stops the clock.
+- Slow: "latency > 2× the tier's average" is read per layer. Tiers are
+  defined in ms per layer (§4), and balanced stages (pipeline_layout) give a
+  fast member more layers, so its stage takes longer than a slow member's
+  one-layer stage of the same tier; comparing whole-stage latencies flagged
+  healthy fast members (and then their replacements, which take the same
+  stage). So a sample carries the stage latency and the stage's layer
+  count, and the member is over the bound when latency / layers > 2 × the
+  tier's average ms per layer. A griefer that benchmarks fast and runs
+  slow is over it once its real ms per layer is twice its tier's average,
+  whatever its stage. An over-bound sample starts a clock; while samples
+  stay above it, 300 s later a replacement is wanted. One sample at or
+  below the bound stops the clock.
 - Renewal at 80 % of the current session: with < 1000 batches this session
   the quorum is not renewed and dissolves at the session end. Otherwise it
   enters RENEWING and extends as soon as no replacement is wanted (at once
@@ -171,14 +180,32 @@ def apply_heartbeats(state: QuorumState, event: Heartbeats) -> QuorumState:
 
 
 def apply_latency_sample(state: QuorumState, event: LatencySample) -> QuorumState:
+    if event.layers < 1:
+        raise ProtocolError(
+            f"a latency sample covers a stage of >= 1 layer, got {event.layers} for {event.node_id}"
+        )
     member = state.member(event.node_id)
     if member is None or not state.is_live:
         return state
-    if event.latency_ms <= state.config.slow_latency_factor * event.tier_average_ms:
+    if is_within_latency_bound(
+        event.latency_ms, event.layers, event.tier_average_ms_per_layer, config=state.config
+    ):
         return _extend_if_ready(_with_member(state, replace(member, slow_since_s=None, slow=False)))
     since_s = member.slow_since_s if member.slow_since_s is not None else event.at_s
     slow = event.at_s - since_s >= state.config.slow_window_s
     return _with_member(state, replace(member, slow_since_s=since_s, slow=slow))
+
+
+def is_within_latency_bound(
+    latency_ms: float, layers: int, tier_average_ms_per_layer: float, *, config: LifecycleConfig
+) -> bool:
+    """Whether a stage latency over `layers` layers is at most the slow bound per layer (see above).
+
+    Compared as latency <= factor × average × layers: the same test as the
+    per-layer one without a division, so an observer that pre-filters with
+    it (the simulator) and the lifecycle never disagree by a rounding.
+    """
+    return latency_ms <= config.slow_latency_factor * tier_average_ms_per_layer * layers
 
 
 def apply_batches_completed(state: QuorumState, event: BatchesCompleted) -> QuorumState:

@@ -63,7 +63,7 @@ class LifecycleConfig:
     renewal_at_session_fraction: float = RENEWAL_AT_SESSION_FRACTION  # share of a session
     renewal_min_batches: int = RENEWAL_MIN_BATCHES  # batches this session needed to renew
     session_cap_s: float = QUORUM_SESSION_CAP_S  # longest life from activation, s
-    slow_latency_factor: float = SLOW_MEMBER_LATENCY_FACTOR  # × the tier's average latency
+    slow_latency_factor: float = SLOW_MEMBER_LATENCY_FACTOR  # × the tier's average, compared per layer
     slow_window_s: float = SLOW_MEMBER_WINDOW_S  # how long slow before replacement, s
 
 

@@ -18,11 +18,13 @@
   view: mode selection's documented weakness (all who decide at one moment
   see the same need) then costs at most one chunk of surplus.
   An unadmitted node is not a member; it is IDLE without asking the rule.
-- Slow members: a LatencySample for each member whose stage latency (its
-  layers in the quorum × its real ms per layer) exceeds the lifecycle's
-  bound, 2 × the average stage latency of training members of its tier. A
-  sample under the bound changes nothing in the rule (it clears a slow
-  clock that was never started), so those are not sent.
+- Slow members: a LatencySample (stage latency = its layers in the quorum ×
+  its real ms per layer, and its layer count) for each member over the
+  lifecycle's bound, 2 × its tier's average ms per layer (the average over
+  training members of the tier) per layer of its stage; and an under-bound
+  sample for each member whose slow clock an earlier sample started, which
+  stops it. Any other under-bound sample would clear a clock that was never
+  started, so those are not sent.
 """
 
 from __future__ import annotations
@@ -108,23 +110,33 @@ def _decide(world: World, rows: list[int], *, quorum_available: bool) -> None:
 
 
 def latency_pass(world: World) -> None:
+    """LatencySamples for members over the slow bound, and for those whose slow clock runs."""
     table, book, count = world.table, world.book, world.table.count
     slots = table.quorum[:count]
     members = table.online[:count] & (slots >= 0) & book.training[np.maximum(slots, 0)]
-    # A member's measured stage latency: its layers in the quorum × its real ms per layer,
-    # against the average stage latency of training members of its own tier (DESIGN: "the
-    # tier's average"), so a member stuck with too long a stage counts as slow too.
-    stage_ms = (table.stage_stop[:count] - table.stage_start[:count]) * table.actual_ms[
-        :count
-    ]
+    # A member's measured stage latency is its layers in the quorum × its real ms per
+    # layer; the rule compares it per layer with the average ms per layer of training
+    # members of its tier (DESIGN: "the tier's average"; quorum_lifecycle's reading).
+    layers = table.stage_stop[:count] - table.stage_start[:count]
+    per_layer_ms = table.actual_ms[:count]
+    stage_ms = layers * per_layer_ms
     tiers = table.tier[:count].astype(np.int64)
-    sums = np.bincount(tiers[members], weights=stage_ms[members], minlength=6)
+    sums = np.bincount(tiers[members], weights=per_layer_ms[members], minlength=6)
     counts = np.bincount(tiers[members], minlength=6)
     average = np.divide(sums, counts, out=np.ones(6), where=counts > 0)
-    over = members & (stage_ms > LIFECYCLE.slow_latency_factor * average[tiers])
-    rows = [int(row) for row in np.flatnonzero(over)]
+    # The rule's own comparison, vectorised: factor × average × layers, in its order.
+    over = members & (stage_ms > LIFECYCLE.slow_latency_factor * average[tiers] * layers)
+    clocks = world.slow_clocks
+    under = [row for row in clocks if members[row] and not over[row]]
+    # A clock in a quorum that is not training now waits for its next sample.
+    world.slow_clocks = {row for row in clocks if not members[row] and slots[row] >= 0}
+    rows = sorted([*(int(row) for row in np.flatnonzero(over)), *under])
     if rows:
-        averages = {row: float(average[tiers[row]]) for row in rows}
+        world.slow_clocks.update(row for row in rows if over[row])
         sample_latencies(
-            world, rows, {row: float(stage_ms[row]) for row in rows}, averages
+            world,
+            rows,
+            stage_ms={row: float(stage_ms[row]) for row in rows},
+            layers={row: int(layers[row]) for row in rows},
+            tier_average_ms_per_layer={row: float(average[tiers[row]]) for row in rows},
         )

@@ -227,25 +227,26 @@ def dissolve_for(world: World, slot: int, *, upgrade: bool) -> None:
 def sample_latencies(
     world: World,
     rows: list[int],
+    *,
     stage_ms: dict[int, float],
-    tier_average_ms: dict[int, float],
+    layers: dict[int, int],
+    tier_average_ms_per_layer: dict[int, float],
 ) -> None:
-    """LatencySample for members over the slow bound; replace when the rule says."""
+    """A LatencySample for each of these members; then replace whom the rule wants replaced."""
     table = world.table
-    slots = []
+    slots: dict[int, None] = {}  # in first-sampled order: deterministic
     for row in rows:
         slot = int(table.quorum[row])
         record = world.book.records[slot] if slot >= 0 else None
         if record is None or not record.state.is_live or row in record.silent:
             continue
-        average_ms = tier_average_ms[row]
-        apply(
-            world,
-            slot,
-            LatencySample(table.node_id(row), world.now_s, stage_ms[row], average_ms),
+        sample = LatencySample(
+            table.node_id(row), world.now_s, stage_ms[row], layers[row], tier_average_ms_per_layer[row]
         )
-        if record.state.replacements_wanted and slot not in slots:
-            slots.append(slot)
+        before = record.state
+        after = apply(world, slot, sample)
+        if after.replacements_wanted or after.phase is not before.phase:
+            slots[slot] = None  # a slow flag, or a renewal it no longer holds up
     for slot in slots:
         if world.book.records[slot] is not None:
             settle(world, slot)

@@ -111,6 +111,7 @@ class World:
         self.economy = Economy()
         self.economy.reserve(self.table.capacity)
         self.mode_dirty: set[int] = set()  # rows whose mode must be decided again
+        self.slow_clocks: set[int] = set()  # members whose last latency sample was over the bound
         self.host_admitted: Counter = Counter()  # admitted nodes per host
         self.admission_enforced = (
             False  # n >= the admission size (flips re-check everyone)

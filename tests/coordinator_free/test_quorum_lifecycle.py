@@ -140,7 +140,7 @@ def test_latency_above_twice_the_tier_average_for_5_minutes_wants_a_replacement(
     last_sample_s: float, slow: bool
 ) -> None:
     samples = [
-        LatencySample(B, t, latency_ms=41.0, tier_average_ms=20.0) for t in (100.0, 250.0, last_sample_s)
+        LatencySample(B, t, latency_ms=41.0, layers=1, tier_average_ms_per_layer=20.0) for t in (100.0, 250.0, last_sample_s)
     ]
     state = run(active(), *samples)
     assert state.member(B).slow is slow  # type: ignore[union-attr]
@@ -150,11 +150,35 @@ def test_latency_above_twice_the_tier_average_for_5_minutes_wants_a_replacement(
 def test_one_sample_at_the_bound_resets_the_slow_clock() -> None:
     state = run(
         active(),
-        LatencySample(B, 100.0, latency_ms=41.0, tier_average_ms=20.0),
-        LatencySample(B, 200.0, latency_ms=40.0, tier_average_ms=20.0),  # exactly 2×: not slow
-        LatencySample(B, 400.0, latency_ms=41.0, tier_average_ms=20.0),
+        LatencySample(B, 100.0, latency_ms=41.0, layers=1, tier_average_ms_per_layer=20.0),
+        LatencySample(B, 200.0, latency_ms=40.0, layers=1, tier_average_ms_per_layer=20.0),  # exactly 2×
+        LatencySample(B, 400.0, latency_ms=41.0, layers=1, tier_average_ms_per_layer=20.0),
     )
     assert state.member(B).slow_since_s == 400.0 and not state.member(B).slow  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("case", "latency_ms", "layers", "slow"),
+    [
+        # A fast T2 member (12 ms/layer) given 9 layers by the balanced cut: its stage
+        # takes 108 ms, over 2x the tier's 20 ms/layer average, but it is fast per layer.
+        ("fast member, many layers", 108.0, 9, False),
+        ("average member, one layer", 20.0, 1, False),
+        ("exactly 2x per layer", 160.0, 4, False),
+        # A griefer benchmarked at 15 ms/layer that runs 3x slower: 45 ms per layer.
+        ("griefer, many layers", 45.0 * 6, 6, True),
+        ("griefer, one layer", 45.0, 1, True),
+    ],
+)
+def test_the_slow_bound_is_per_layer_of_the_stage(case: str, latency_ms: float, layers: int, slow: bool) -> None:
+    samples = [LatencySample(B, t, latency_ms, layers, tier_average_ms_per_layer=20.0) for t in (100.0, 400.0)]
+    state = run(active(), *samples)
+    assert state.member(B).slow is slow, case  # type: ignore[union-attr]
+
+
+def test_a_latency_sample_of_no_layers_is_refused() -> None:
+    with pytest.raises(ProtocolError, match=">= 1 layer"):
+        run(active(), LatencySample(B, 100.0, 40.0, 0, 20.0))
 
 
 def keep_alive(state: QuorumState, until_s: float, step_s: float = 50.0) -> QuorumState:
@@ -201,7 +225,7 @@ def test_fewer_than_1000_batches_means_no_renewal() -> None:
 def test_an_underperformer_is_replaced_before_the_renewal_goes_through() -> None:
     state = run(active(at_s=0.0), BatchesCompleted(1200, 100.0), *beat_all(2800.0))
     state = run(
-        state, *beat_all(2880.0), LatencySample(C, 2500.0, 90.0, 20.0), LatencySample(C, 2880.0, 90.0, 20.0)
+        state, *beat_all(2880.0), LatencySample(C, 2500.0, 90.0, 1, 20.0), LatencySample(C, 2880.0, 90.0, 1, 20.0)
     )
     state = run(state, Tick(2880.0))
     assert state.phase is QuorumPhase.RENEWING and state.replacements_wanted == ((C, ReplacementReason.SLOW),)
@@ -238,7 +262,7 @@ def test_a_dissolved_quorum_ignores_everything() -> None:
 
 def test_strangers_and_negative_counts() -> None:
     state = active()
-    assert run(state, Heartbeat(D, 20.0), LatencySample(D, 20.0, 500.0, 10.0)) == state
+    assert run(state, Heartbeat(D, 20.0), LatencySample(D, 20.0, 500.0, 1, 10.0)) == state
     with pytest.raises(ProtocolError, match="batch count"):
         run(state, BatchesCompleted(-1, 20.0))
 

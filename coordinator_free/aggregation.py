@@ -57,6 +57,7 @@ from coordinator_free.aggregation_kernels import (
     blocks,
     combine,
     gram_matrix,
+    in_parts,
     transform_block,
     trim_count_for,
     trimmed_mean_block,
@@ -99,7 +100,10 @@ class AggregationConfig:
     geometric_median_relative_tolerance: float = GEOMETRIC_MEDIAN_RELATIVE_TOLERANCE
     # coordinates per block, to keep a block in cache; results change only
     # by float rounding (the Gram matrix is summed per block)
-    block_coordinates: int = 1 << 15
+    block_coordinates: int = 1 << 16
+    # threads that walk the blocks; the result does not depend on it (each
+    # block's work is the same on any thread, block results join in order)
+    threads: int = 2
 
 
 DEFAULT_CONFIG = AggregationConfig()
@@ -138,7 +142,14 @@ def aggregate(
 ) -> AggregationResult:
     """Aggregate one cohort's contributions; see the module docstring."""
     ordered = _canonical(contributions)
-    gram_all = gram_matrix([c.vector for c in ordered], config.block_coordinates)
+    if config.threads < 1 or config.block_coordinates < 1:
+        raise ProtocolError(
+            f"aggregation needs threads ≥ 1 and block_coordinates ≥ 1, got "
+            f"{config.threads} and {config.block_coordinates}"
+        )
+    gram_all = gram_matrix(
+        [c.vector for c in ordered], config.block_coordinates, config.threads
+    )
     usable = np.isfinite(np.diag(gram_all))
     if not usable.any():
         raise ProtocolError(
@@ -162,7 +173,9 @@ def aggregate(
     else:
         coefficients, selected = _linear_coefficients(gram, weights, config)
         not_selected = tuple(n for n, s in zip(node_ids, selected) if not s)
-        vector = combine(vectors, coefficients @ transform, config.block_coordinates)
+        vector = combine(
+            vectors, coefficients @ transform, config.block_coordinates, config.threads
+        )
     return AggregationResult(
         vector=vector,
         method=config.method,
@@ -246,18 +259,27 @@ def _coordinate_wise(
     weights32 = weights.astype(np.float32)
     trim_count = trim_count_for(count, config.trim_fraction)
     result = np.empty(vectors[0].size, dtype=np.float32)
-    dropped = np.zeros(count, dtype=np.int64)
-    mixed = np.empty((count, config.block_coordinates), dtype=np.float32)
-    for where, block in blocks(vectors, config.block_coordinates):
-        values = block if is_identity else transform_block(transform32, block, mixed)
-        if config.method is AggregationMethod.MEDIAN:
-            result[where] = weighted_median_block(values, weights)
-        else:
-            result[where], dropped_here = trimmed_mean_block(
-                values, weights32, trim_count
+
+    def reduce_part(starts: range) -> np.ndarray:
+        dropped = np.zeros(count, dtype=np.int64)
+        mixed = np.empty((count, config.block_coordinates), dtype=np.float32)
+        for where, block in blocks(vectors, config.block_coordinates, starts):
+            values = (
+                block if is_identity else transform_block(transform32, block, mixed)
             )
-            dropped += dropped_here
-    return result, dropped / max(result.size, 1)
+            if config.method is AggregationMethod.MEDIAN:
+                result[where] = weighted_median_block(values, weights)
+            else:
+                result[where], dropped_here = trimmed_mean_block(
+                    values, weights32, trim_count
+                )
+                dropped += dropped_here
+        return dropped
+
+    dropped_by_part = in_parts(
+        reduce_part, result.size, config.block_coordinates, config.threads
+    )
+    return result, sum(dropped_by_part) / max(result.size, 1)
 
 
 def _linear_coefficients(

@@ -10,13 +10,21 @@ The trimmed mean needs each value's rank in its column. A full sort of a
 10-row column costs far more than counting: for small n the rank comes from
 n(n−1)/2 vectorised comparisons (int8 counters); for large cohorts a stable
 argsort does the same job. Both give identical ranks (tested), so the switch
-point only moves time, never results. Measured costs: docs/PERFORMANCE_aggregation.md.
+point only moves time, never results.
+
+Every pass walks disjoint runs of blocks, on up to `threads` threads (numpy
+and BLAS release the GIL; the passes are memory-bound, so a second core nearly
+halves them). Each block's work is the same whatever thread runs it and the
+per-block results are combined in block order, so the thread count never
+changes a bit of the result. Measured costs: docs/PERFORMANCE_aggregation.md.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +33,8 @@ RANK_BY_COMPARISON_MAX_ROWS = 32
 # Weighted-median half-weight test tolerance: cumulative sums of normalised
 # float64 weights may land a few ulps either side of exactly one half.
 _HALF_WEIGHT_SLACK = 1e-9
+
+PartResult = TypeVar("PartResult")
 
 
 def trim_count_for(contribution_count: int, trim_fraction: float) -> int:
@@ -108,15 +118,32 @@ def weighted_median_block(values: np.ndarray, weights: np.ndarray) -> np.ndarray
     return midpoint.astype(np.float32)
 
 
+def in_parts(
+    work: Callable[[range], PartResult],
+    size: int,
+    block_coordinates: int,
+    threads: int,
+) -> list[PartResult]:
+    """`work` over up to `threads` runs of consecutive block starts, results in order."""
+    starts = range(0, size, block_coordinates)
+    count = max(1, min(threads, len(starts)))
+    bounds = [len(starts) * part // count for part in range(count + 1)]
+    parts = [starts[bounds[i] : bounds[i + 1]] for i in range(count)]
+    if count == 1:
+        return [work(parts[0])]
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(work, parts))
+
+
 def blocks(
-    vectors: Sequence[np.ndarray], block_coordinates: int
+    vectors: Sequence[np.ndarray], block_coordinates: int, starts: range
 ) -> Iterator[tuple[slice, np.ndarray]]:
-    """(slice, n × block float32 array) over the coordinates, one buffer reused."""
+    """(slice, n × block float32 array) at the given starts, one buffer reused."""
     size = vectors[0].size
     buffer = np.empty(
         (len(vectors), min(block_coordinates, max(size, 1))), dtype=np.float32
     )
-    for start in range(0, size, block_coordinates):
+    for start in starts:
         stop = min(size, start + block_coordinates)
         block = buffer[:, : stop - start]
         for row, vector in enumerate(vectors):
@@ -124,7 +151,9 @@ def blocks(
         yield slice(start, stop), block
 
 
-def gram_matrix(vectors: Sequence[np.ndarray], block_coordinates: int) -> np.ndarray:
+def gram_matrix(
+    vectors: Sequence[np.ndarray], block_coordinates: int, threads: int = 1
+) -> np.ndarray:
     """Pairwise dot products, float32 within a block, float64 across blocks.
 
     One dot per pair and cache-sized slice, not `block @ block.T` on a copied
@@ -132,13 +161,24 @@ def gram_matrix(vectors: Sequence[np.ndarray], block_coordinates: int) -> np.nda
     against 23 ms per 3.1 M coordinates), and slices need no copy.
     """
     count = len(vectors)
-    gram = np.zeros((count, count), dtype=np.float64)
     pairs = [(i, j) for i in range(count) for j in range(i, count)]
+
+    def dots(starts: range) -> np.ndarray:
+        sums = np.zeros((len(starts), len(pairs)), dtype=np.float64)
+        # errstate is per thread: set it where the dots run.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for row, start in enumerate(starts):
+                block = [v[start : start + block_coordinates] for v in vectors]
+                for column, (i, j) in enumerate(pairs):
+                    sums[row, column] = np.dot(block[i], block[j])
+        return sums
+
+    per_block = np.concatenate(
+        in_parts(dots, vectors[0].size, block_coordinates, threads)
+    )
+    gram = np.zeros((count, count), dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, vectors[0].size, block_coordinates):
-            block = [vector[start : start + block_coordinates] for vector in vectors]
-            for i, j in pairs:
-                gram[i, j] += float(np.dot(block[i], block[j]))
+        gram[np.triu_indices(count)] = per_block.sum(axis=0)
     upper = np.triu(gram, 1)
     return gram + upper.T
 
@@ -164,10 +204,17 @@ def transform_block(
 
 
 def combine(
-    vectors: Sequence[np.ndarray], coefficients: np.ndarray, block_coordinates: int
+    vectors: Sequence[np.ndarray],
+    coefficients: np.ndarray,
+    block_coordinates: int,
+    threads: int = 1,
 ) -> np.ndarray:
     coefficients32 = coefficients.astype(np.float32)
     result = np.empty(vectors[0].size, dtype=np.float32)
-    for where, block in blocks(vectors, block_coordinates):
-        result[where] = coefficients32 @ block
+
+    def combine_part(starts: range) -> None:
+        for where, block in blocks(vectors, block_coordinates, starts):
+            result[where] = coefficients32 @ block
+
+    in_parts(combine_part, vectors[0].size, block_coordinates, threads)
     return result

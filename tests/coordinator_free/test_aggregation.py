@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -355,6 +356,28 @@ def test_block_size_does_not_change_the_result():
         contributions_from(rows), AggregationConfig(block_coordinates=7)
     ).vector
     np.testing.assert_allclose(whole, blocked, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("config", EVERY_CONFIG, ids=lambda c: f"{c.method.value}")
+def test_thread_count_does_not_change_a_bit_of_the_result(config):
+    rng = np.random.default_rng(8)
+    rows = rng.standard_normal((11, 5000)).astype(np.float32)
+    rows[9] = rows[3]  # a tie in every column
+    contributions = contributions_from(rows, np.linspace(1.0, 3.0, 11))
+    blocked = dataclasses.replace(config, block_coordinates=300, threads=1)
+    alone = aggregate(contributions, blocked)
+    for threads in (2, 3, 17, 64):
+        shared = aggregate(contributions, dataclasses.replace(blocked, threads=threads))
+        np.testing.assert_array_equal(alone.vector, shared.vector)
+        assert shared.trimmed_fraction_by_node == alone.trimmed_fraction_by_node
+        assert shared.excluded_node_ids == alone.excluded_node_ids
+
+
+@pytest.mark.parametrize("field", ["threads", "block_coordinates"])
+def test_a_config_without_threads_or_blocks_is_refused(field):
+    config = dataclasses.replace(DEFAULT_CONFIG, **{field: 0})
+    with pytest.raises(ProtocolError, match=field):
+        aggregate(contributions_from(np.ones((3, 4))), config)
 
 
 def test_identical_contributions_are_tie_broken_by_node_id_in_any_arrival_order():

@@ -25,9 +25,10 @@ Choices DESIGN leaves open:
   that refused the last proposal.
 - Unmeasured latency counts as `FORMATION_UNKNOWN_LATENCY_MS`.
 
-Cost: O(C) numpy work per greedy step (C = candidates in the view), at most
-L steps, plus a Python scan of the tied best candidates for the id tie-break.
-The simulator keeps it cheap by passing a view of free candidates only, with
+Cost: O(C) work per greedy step (C = candidates in the view), at most L
+steps; plain Python loops for small views, numpy beyond (see
+quorum_formation_pool.py), plus a scan of tied candidates' ids. The
+simulator keeps it cheap by passing a view of free candidates only, with
 the network size it stands for as `network_size`.
 """
 
@@ -36,12 +37,9 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
-import numpy as np
-
-from .constants import FORMATION_LATENCY_SCALE_MS, FORMATION_UNKNOWN_LATENCY_MS
 from .errors import ProtocolError
 from .network_view import LayerRange, NetworkView, NodeView
 from .pipeline_layout import (
@@ -49,6 +47,12 @@ from .pipeline_layout import (
     balanced_stages,
     bottleneck_ms,
     bottleneck_ms_of_cuts,
+)
+from .quorum_formation_pool import (
+    SMALL_VIEW_NODES,
+    Availability,
+    CandidatePool,
+    candidate_pool,
 )
 from .scale import min_quorum_size, quorum_session_s
 from .tiers import SLOWEST_PIPELINE_TIER, Tier, is_pipeline_tier, tier_by_number
@@ -103,32 +107,6 @@ class FormationFailure:
 FormationResult = QuorumProposal | FormationFailure
 
 
-@dataclass(frozen=True)
-class _Pool:
-    """Free, pipeline-tier candidates near the founder's tier, as columns."""
-
-    view: NetworkView  # ids are looked up lazily: only ties need them
-    layer_count: int  # layers to cover
-    positions: np.ndarray  # index of each candidate in view.nodes
-    starts: np.ndarray
-    stops: np.ndarray
-    tiers: np.ndarray
-    speeds_ms_per_layer: np.ndarray
-    latency_factors: np.ndarray  # 1 + latency_ms / 100
-    held_scores: np.ndarray  # layers held / latency factor: the score of an extra member
-    held_ranges: dict[int, LayerRange] = field(default_factory=dict)  # built on first use
-
-    def node_id(self, index: int) -> NodeId:
-        return self.view.nodes[int(self.positions[index])].node_id
-
-    def held(self, index: int) -> LayerRange:
-        """Candidate `index`'s range, clipped to the model (one LayerRange per candidate)."""
-        held = self.held_ranges.get(index)
-        if held is None:
-            held = self.held_ranges[index] = LayerRange(int(self.starts[index]), int(self.stops[index]))
-        return held
-
-
 def form_quorum(
     founder_id: NodeId,
     view: NetworkView,
@@ -137,12 +115,16 @@ def form_quorum(
     latency_ms: Mapping[NodeId, float],
     excluded: frozenset[NodeId] = frozenset(),
     network_size: int | None = None,
+    small_view_nodes: int = SMALL_VIEW_NODES,
 ) -> FormationResult:
     """A proposal covering every layer, or why none exists in `view` right now.
 
     `network_size` is n for the §7 min quorum size and session length; it
     defaults to `view.size`. Pass it when the view is a sample (a founder at
     internet scale sees only the free candidates it looked up).
+    `small_view_nodes` only picks how the candidates are scanned (plain
+    Python up to that view size, numpy beyond; quorum_formation_pool.py):
+    the result is the same either way.
     """
     size = view.size if network_size is None else network_size
     if size < view.size:
@@ -151,7 +133,7 @@ def form_quorum(
     problem = _founder_problem(founder_id, founder, view)
     if problem is not None or founder is None:
         return FormationFailure(FormationFailureReason.FOUNDER_UNAVAILABLE, problem or "")
-    pool = _candidate_pool(founder, view, latency_ms, excluded)
+    pool = candidate_pool(founder, view, latency_ms, excluded, small_view_nodes=small_view_nodes)
     minimum = min(min_quorum_size(size), view.layer_count)
     attempts = [_attempt(founder, pool, frozenset(window), minimum) for window in _tier_windows(founder.tier)]
     layouts = [attempt for attempt in attempts if isinstance(attempt, _Layout)]
@@ -180,67 +162,17 @@ def _tier_windows(tier: Tier) -> list[set[int]]:
     return [lower] if lower == upper else [lower, upper]
 
 
-def _candidate_pool(
-    founder: NodeView, view: NetworkView, latency_ms: Mapping[NodeId, float], excluded: frozenset[NodeId]
-) -> _Pool:
-    """Vectorised over the view; Python work only per excluded node and latency entry."""
-    columns = view.columns
-    near = np.abs(columns.tiers - int(founder.tier)) <= 1
-    mask = (
-        (columns.stops > columns.starts)
-        & ~columns.in_quorum
-        & near
-        & (columns.tiers <= SLOWEST_PIPELINE_TIER)
-    )
-    for node_id in (founder.node_id, *excluded):
-        position = view.position_of.get(node_id)
-        if position is not None:
-            mask[position] = False
-    latencies = np.full(len(view.nodes), FORMATION_UNKNOWN_LATENCY_MS)
-    for node_id, measured_ms in latency_ms.items():
-        position = view.position_of.get(node_id)
-        if position is not None:
-            latencies[position] = measured_ms
-    positions = np.flatnonzero(mask)
-    starts, stops = columns.starts[positions], columns.stops[positions]
-    latency_factors = 1.0 + latencies[positions] / FORMATION_LATENCY_SCALE_MS
-    return _Pool(
-        view=view,
-        layer_count=view.layer_count,
-        positions=positions,
-        starts=starts,
-        stops=stops,
-        tiers=columns.tiers[positions],
-        speeds_ms_per_layer=columns.speeds_ms_per_layer[positions],
-        latency_factors=latency_factors,
-        held_scores=(stops - starts) / latency_factors,
-    )
-
-
 @dataclass(frozen=True)
 class _Layout:
     members: tuple[QuorumMember, ...]  # pipeline order
     rank: tuple[float, int, float, int]  # bottleneck ms, size, latency sum, window
 
 
-def _best_index(pool: _Pool, scores: np.ndarray) -> int | None:
-    """Highest positive score, smallest node id among equals."""
-    if scores.size == 0:
-        return None
-    best = scores.max()
-    if best <= 0.0:
-        return None
-    tied = np.flatnonzero(scores == best)
-    return int(tied[0]) if tied.size == 1 else int(min(tied, key=pool.node_id))
-
-
 def _attempt(
-    founder: NodeView, pool: _Pool, window: frozenset[int], minimum: int
+    founder: NodeView, pool: CandidatePool, window: frozenset[int], minimum: int
 ) -> _Layout | FormationFailure:
     """Formation within one tier window: grow the block, then reach the min size."""
-    available = np.zeros(pool.tiers.size, dtype=bool)
-    for tier in window:  # at most two tiers: cheaper than np.isin on a short array
-        available |= pool.tiers == tier
+    available = pool.available_in(window)
     order = _grow_block(founder, pool, available)
     if isinstance(order, FormationFailure):
         return order
@@ -258,24 +190,23 @@ def _attempt(
     return layout
 
 
-def _grow_block(founder: NodeView, pool: _Pool, available: np.ndarray) -> list[int] | FormationFailure:
+def _grow_block(founder: NodeView, pool: CandidatePool, available: Availability) -> list[int] | FormationFailure:
     """Greedy coverage; marks picked candidates unavailable. Pipeline order, founder as -1."""
     layer_count = pool.layer_count
     founder_range = _founder_range(founder)
     low, high = founder_range.start, min(founder_range.stop, layer_count)
     order = [-1]
     while low > 0 or high < layer_count:
-        left = np.where(available & (pool.starts < low) & (pool.stops >= low), low - pool.starts, 0)
-        right = np.where(available & (pool.starts <= high) & (pool.stops > high), pool.stops - high, 0)
-        pick = _best_index(pool, np.maximum(left, right) / pool.latency_factors)
-        if pick is None:
+        found = pool.best_extension(available, low, high)
+        if found is None:
             return FormationFailure(
                 FormationFailureReason.UNCOVERED_LAYERS,
                 f"no free compatible holder extends layers [{low}, {high}) of {layer_count}",
                 missing_layers=(*range(low), *range(high, layer_count)),
             )
+        pick, left, right = found
         available[pick] = False
-        if right[pick] >= left[pick]:
+        if right >= left:
             high = int(pool.stops[pick])
             order.append(pick)
         else:
@@ -284,21 +215,28 @@ def _grow_block(founder: NodeView, pool: _Pool, available: np.ndarray) -> list[i
     return order
 
 
-def _add_member(founder: NodeView, pool: _Pool, available: np.ndarray, order: list[int]) -> list[int] | None:
+def _add_member(
+    founder: NodeView, pool: CandidatePool, available: Availability, order: list[int]
+) -> list[int] | None:
     """The order with one more member where a valid stage cut exists, or None."""
+    held, speeds = _held_and_speeds(founder, pool, order)
     while True:
-        pick = _best_index(pool, np.where(available, pool.held_scores, 0.0))
+        pick = pool.best_extra(available)
         if pick is None:
             return None
         available[pick] = False
-        best_order, best_ms = None, math.inf
+        pick_held, pick_speed = pool.held(pick), float(pool.speeds_ms_per_layer[pick])
+        best_position, best_ms = -1, math.inf
         for position in range(len(order) + 1):
-            trial = [*order[:position], pick, *order[position:]]
-            cost_ms = _bottleneck_ms(founder, pool, trial)
-            if cost_ms is not None and cost_ms < best_ms:  # first of the smallest bottleneck
-                best_order, best_ms = trial, cost_ms
-        if best_order is not None:
-            return best_order
+            trial_speeds = [*speeds[:position], pick_speed, *speeds[position:]]
+            cuts = balanced_cuts([*held[:position], pick_held, *held[position:]], trial_speeds, pool.layer_count)
+            if cuts is None:
+                continue
+            cost_ms = bottleneck_ms_of_cuts(cuts, trial_speeds)
+            if cost_ms < best_ms:  # first of the smallest bottleneck
+                best_position, best_ms = position, cost_ms
+        if best_position >= 0:
+            return [*order[:best_position], pick, *order[best_position:]]
 
 
 def _founder_range(founder: NodeView) -> LayerRange:
@@ -307,21 +245,14 @@ def _founder_range(founder: NodeView) -> LayerRange:
     return founder.layer_range
 
 
-def _held_and_speeds(founder: NodeView, pool: _Pool, order: Sequence[int]) -> tuple[list[LayerRange], list[float]]:
+def _held_and_speeds(founder: NodeView, pool: CandidatePool, order: Sequence[int]) -> tuple[list[LayerRange], list[float]]:
     held = [_founder_range(founder) if i < 0 else pool.held(i) for i in order]
     speeds = [founder.speed_ms_per_layer if i < 0 else float(pool.speeds_ms_per_layer[i]) for i in order]
     return held, speeds
 
 
-def _bottleneck_ms(founder: NodeView, pool: _Pool, order: Sequence[int]) -> float | None:
-    """The slowest stage of this order's balanced cut, or None if it has no valid cut."""
-    held, speeds = _held_and_speeds(founder, pool, order)
-    cuts = balanced_cuts(held, speeds, pool.layer_count)
-    return None if cuts is None else bottleneck_ms_of_cuts(cuts, speeds)
-
-
 def _layout(
-    founder: NodeView, pool: _Pool, order: Sequence[int], window: frozenset[int] = frozenset()
+    founder: NodeView, pool: CandidatePool, order: Sequence[int], window: frozenset[int] = frozenset()
 ) -> _Layout | None:
     held, speeds = _held_and_speeds(founder, pool, order)
     stages = balanced_stages(held, speeds, pool.layer_count)

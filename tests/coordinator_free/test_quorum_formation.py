@@ -270,3 +270,26 @@ def test_two_compatible_full_holders_always_complete_coverage(network: tuple) ->
     result = form_quorum(founder.node_id, view, now_s=5.0, latency_ms=latency)
     if isinstance(result, FormationFailure):  # only a T5 or busy founder cannot use them
         assert result.reason is FormationFailureReason.FOUNDER_UNAVAILABLE
+
+
+@settings(max_examples=300, deadline=None)
+@given(network=networks(), data=st.data())
+def test_python_and_numpy_candidate_scans_form_the_same_quorum(network: tuple, data: st.DataObject) -> None:
+    """Small views are scanned in plain Python, large ones with numpy: the rule is the same."""
+    nodes, layers, latency = network
+    founder = data.draw(st.sampled_from(nodes)).node_id
+    excluded = frozenset(data.draw(st.sets(st.sampled_from([n.node_id for n in nodes]), max_size=3)) - {founder})
+    view = NetworkView(nodes=nodes, layer_count=layers)
+    results = [
+        form_quorum(founder, view, now_s=5.0, latency_ms=latency, excluded=excluded, small_view_nodes=limit)
+        for limit in (0, len(nodes))
+    ]
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("small_view_nodes", [0, 1000])
+def test_equal_extra_members_go_to_the_smallest_ids_in_both_scans(small_view_nodes: int) -> None:
+    nodes = (node("f", 0, 11), node("m3", 0, 11), node("m1", 0, 11), node("m2", 0, 11), *filler(20))
+    result = form(nodes, latency={"m1": 10.0, "m2": 10.0, "m3": 10.0}, small_view_nodes=small_view_nodes)
+    assert isinstance(result, QuorumProposal)
+    assert sorted(m.node_id for m in result.members) == ["f", "m1", "m2"]

@@ -23,6 +23,9 @@ The default is the pipeline **clip → nearest-neighbour mixing → trimmed mean
   dropped *by count* and the rest averaged with the weights they carry. Count,
   not weight mass, decides what is dropped, so a node cannot keep an extreme
   value in by claiming more batches. Below 5 contributions nothing is trimmed.
+  Vectors NNM mixes alike (same neighbourhood) are equal and are mixed and
+  ranked once, as a group; equal values of different groups are ordered by
+  the groups' first rows (aggregation_kernels).
 
 Also available: plain weighted mean, coordinate-wise weighted median,
 Krum / Multi-Krum (f = 20 %), geometric median (smoothed Weiszfeld), each with
@@ -54,6 +57,7 @@ from coordinator_free.aggregation_distances import (
     weiszfeld_coefficients,
 )
 from coordinator_free.aggregation_kernels import (
+    RowGroups,
     blocks,
     combine,
     gram_matrix,
@@ -255,23 +259,27 @@ def _coordinate_wise(
 ) -> tuple[np.ndarray, np.ndarray]:
     count = len(vectors)
     is_identity = np.array_equal(transform, np.eye(count))
-    transform32 = transform.astype(np.float32)
+    # Rows mixed alike are equal: mix and rank each such group once.
+    groups = RowGroups.of_identical_rows(transform)
+    transform32 = transform[groups.first_rows].astype(np.float32)
     weights32 = weights.astype(np.float32)
     trim_count = trim_count_for(count, config.trim_fraction)
     result = np.empty(vectors[0].size, dtype=np.float32)
 
     def reduce_part(starts: range) -> np.ndarray:
         dropped = np.zeros(count, dtype=np.int64)
-        mixed = np.empty((count, config.block_coordinates), dtype=np.float32)
+        mixed = np.empty(
+            (groups.sizes.size, config.block_coordinates), dtype=np.float32
+        )
         for where, block in blocks(vectors, config.block_coordinates, starts):
             values = (
                 block if is_identity else transform_block(transform32, block, mixed)
             )
             if config.method is AggregationMethod.MEDIAN:
-                result[where] = weighted_median_block(values, weights)
+                result[where] = weighted_median_block(groups.expand(values), weights)
             else:
                 result[where], dropped_here = trimmed_mean_block(
-                    values, weights32, trim_count
+                    values, groups, weights32, trim_count
                 )
                 dropped += dropped_here
         return dropped

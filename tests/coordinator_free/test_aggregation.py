@@ -19,9 +19,12 @@ from coordinator_free.aggregation import (
     aggregate,
 )
 from coordinator_free.aggregation_kernels import (
+    RowGroups,
     column_ranks_by_comparison,
     column_ranks_by_sort,
+    ranks_in_group_order,
     trim_count_for,
+    trimmed_mean_block,
 )
 from coordinator_free.errors import ProtocolError
 from coordinator_free.types import NodeId
@@ -347,6 +350,52 @@ def test_both_rank_kernels_agree_even_with_ties(rows):
     np.testing.assert_array_equal(
         column_ranks_by_comparison(values), column_ranks_by_sort(values)
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.integers(2, 30).flatmap(
+        lambda rows: st.tuples(
+            st.lists(st.integers(0, 5), min_size=rows, max_size=rows),
+            st.lists(
+                st.lists(st.integers(-2, 2), min_size=7, max_size=7),
+                min_size=6,
+                max_size=6,
+            ),
+        )
+    )
+)
+def test_grouped_ranks_equal_the_ranks_of_the_rows_they_stand_for(data):
+    # Rows that share a group share their values; ranking each group once
+    # must give every row the rank a full sort gives (ties by group order).
+    labels, group_pool = data
+    groups = RowGroups.of_identical_rows(np.asarray(labels, dtype=np.float64)[:, None])
+    group_values = np.asarray(group_pool, dtype=np.float32)[: groups.sizes.size]
+    group_values = np.resize(group_values, (groups.sizes.size, 7))
+    expanded = groups.expand(group_values, in_order=True)
+    np.testing.assert_array_equal(
+        ranks_in_group_order(group_values, groups), column_ranks_by_sort(expanded)
+    )
+
+
+def test_a_grouped_trimmed_mean_is_the_trimmed_mean_of_the_expanded_rows():
+    rng = np.random.default_rng(9)
+    labels = np.array([0, 1, 2, 1, 3, 0, 4, 5, 5, 6, 1], dtype=np.float64)[:, None]
+    groups = RowGroups.of_identical_rows(labels)
+    assert groups.sizes.tolist() == [2, 3, 1, 1, 1, 2, 1]
+    group_values = rng.standard_normal((7, 500)).astype(np.float32)
+    weights = rng.uniform(0.5, 2.0, 11).astype(np.float32)
+    singles = RowGroups.of_identical_rows(np.arange(11.0)[:, None])
+    for trim_count in (0, 1, 2, 3):
+        grouped_mean, grouped_dropped = trimmed_mean_block(
+            group_values, groups, weights, trim_count
+        )
+        # Rows in row order as singletons: group ties (none here) aside, the same.
+        row_mean, row_dropped = trimmed_mean_block(
+            groups.expand(group_values), singles, weights, trim_count
+        )
+        np.testing.assert_allclose(grouped_mean, row_mean, rtol=2e-6, atol=1e-7)
+        np.testing.assert_array_equal(grouped_dropped, row_dropped)
 
 
 def test_block_size_does_not_change_the_result():

@@ -5,7 +5,7 @@ Ten contributions of 3,152,384 float32 values (one genesis transformer block:
 default pipeline (clip → nearest-neighbour mixing → trimmed mean) against the
 plain weighted mean of the same vectors, timed in the same run. Goal: the
 default within 5× of the plain mean. Prints the machine, the times (best of
---repeats) and the ratios. Run: python benchmarks/aggregation_speed.py
+--rounds, interleaved) and the ratios. Run: python benchmarks/aggregation_speed.py
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 
 from agent.bench import cpu_model
 from coordinator_free.aggregation import (
+    DEFAULT_CONFIG,
     PLAIN_MEAN_CONFIG,
     Contribution,
     aggregate,
@@ -31,21 +32,28 @@ GENESIS_LAYER_FLOATS = 3_152_384
 CONTRIBUTIONS = 10
 
 
-def best_time_s(run: Callable[[], object], repeats: int) -> float:
-    run()  # warm caches and BLAS threads once
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
+def best_times_s(
+    candidates: dict[str, Callable[[], object]], rounds: int
+) -> dict[str, float]:
+    """Best time of each candidate over interleaved rounds (one run of each per
+    round), so a busy spell on a shared machine hits all of them alike."""
+    for run in candidates.values():
+        run()  # warm caches, pages and threads once
+    best = dict.fromkeys(candidates, float("inf"))
+    for _ in range(rounds):
+        for name, run in candidates.items():
+            started = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - started)
     return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--floats", type=int, default=GENESIS_LAYER_FLOATS)
     arguments = parser.parse_args()
+    load_before = os.getloadavg()
     rng = np.random.default_rng(0)
     contributions = [
         Contribution(
@@ -68,30 +76,32 @@ def main() -> None:
         return total
 
     stacked = np.stack(vectors)
-    timings = {
-        "default (clip+NNM+trimmed mean)": best_time_s(
-            lambda: aggregate(contributions), arguments.repeats
-        ),
-        "plain weighted mean, aggregate()": best_time_s(
-            lambda: aggregate(contributions, PLAIN_MEAN_CONFIG), arguments.repeats
-        ),
-        "plain weighted mean, numpy loop": best_time_s(
-            numpy_weighted_mean, arguments.repeats
-        ),
-        "plain weighted mean, pre-stacked gemv": best_time_s(
-            lambda: weights32 @ stacked, arguments.repeats
-        ),
-    }
+    timings = best_times_s(
+        {
+            "default (clip+NNM+trimmed mean)": lambda: aggregate(contributions),
+            "plain weighted mean, aggregate()": lambda: aggregate(
+                contributions, PLAIN_MEAN_CONFIG
+            ),
+            "plain weighted mean, numpy loop": numpy_weighted_mean,
+            "plain weighted mean, pre-stacked gemv": lambda: weights32 @ stacked,
+        },
+        arguments.rounds,
+    )
     print(
         f"machine: {cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"
     )
     print(f"python {platform.python_version()}, numpy {np.__version__}")
+    print(f"load average before the run: {load_before[0]:.2f}")
+    print(
+        f"aggregation threads: {DEFAULT_CONFIG.threads}, "
+        f"block: {DEFAULT_CONFIG.block_coordinates:,} coordinates"
+    )
     print(
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}"
     )
     print(
-        f"{CONTRIBUTIONS} contributions × {arguments.floats:,} float32, best of {arguments.repeats}"
+        f"{CONTRIBUTIONS} contributions × {arguments.floats:,} float32, best of {arguments.rounds} interleaved rounds"
     )
     default_s = timings["default (clip+NNM+trimmed mean)"]
     for name, seconds in timings.items():

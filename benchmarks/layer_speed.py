@@ -5,7 +5,11 @@ For the genesis block (or --arch) on the reference micro-batch (8 × 256 tokens)
   1. the measured peak fp32 matmul GFLOP/s (best of torch and numpy on square matmuls);
   2. ms per layer and fraction of that peak for: torch eager forward, ONNX Runtime
      forward (ours), int8 ONNX forward (ours), torch train step, ONNX Runtime train
-     step (ours) — each through the agent's own runtime backends;
+     step (ours) — each through the agent's own runtime backends. The forward
+     figures come from forward-only stages (as inference, verification and the
+     tier benchmark run them: the ONNX backend's inference graphs, weights baked
+     in), the train steps from stages that train; "onnx fwd, training stage" is
+     the forward a training ONNX stage runs (forward graph, weights as inputs);
   3. the ratios ours / baseline.
 Candidates are interleaved and rotated every round so background load hits all
 alike; the figures are medians. Goals (issue "One node, alone"): ONNX forward
@@ -121,10 +125,15 @@ def main() -> int:
     if arch.layer_count < 3:
         parser.error(f"--arch {arch.name} has {arch.layer_count} layers; a block stands alone only with 3 or more")
     spec = StageSpec(arch, 1, 2)  # a middle block: no embedding, no head
+    # Separate stages for forward-only and training use, as the agent has: the
+    # first backward switches an ONNX stage's forward to the weights-as-inputs graphs.
     onnx_stage = create_runtime("onnx", spec, threads=args.threads)
+    onnx_training = create_runtime("onnx", spec, threads=args.threads)
     torch_stage = create_runtime("torch", spec)
+    torch_training = create_runtime("torch", spec)
     parameters = onnx_stage.state().parameters
-    torch_stage.load(onnx_stage.state())
+    for stage in (onnx_training, torch_stage, torch_training):
+        stage.load(onnx_stage.state())
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.batch, tokens, arch.hidden_size)).astype(np.float32)
     grad_y = rng.standard_normal((args.batch, tokens, arch.hidden_size)).astype(np.float32)
@@ -140,35 +149,44 @@ def main() -> int:
         int8 = int8_forward(arch, spec, parameters, args.threads, Path(scratch))
         int8_feeds = {int8.get_inputs()[0].name: x}
         y_fp32 = onnx_stage.forward(x)
+        onnx_training.backward(x, grad_outputs=grad_y)  # a training stage from here on
+        forward_error = float(np.abs(onnx_training.forward(x) - y_fp32).max() / np.abs(y_fp32).max())
         y_int8 = int8.run(None, int8_feeds)[0]
         int8_error = float(np.sqrt(np.mean((y_int8 - y_fp32) ** 2)) / np.sqrt(np.mean(y_fp32**2)))
         candidates = {
             "torch forward": lambda: torch_stage.forward(x),
             "onnx forward": lambda: onnx_stage.forward(x),
             "int8 forward": lambda: int8.run(None, int8_feeds),
-            "torch train step": lambda: torch_stage.backward(x, grad_outputs=grad_y),
-            "onnx train step": lambda: onnx_stage.backward(x, grad_outputs=grad_y),
+            "torch train step": lambda: torch_training.backward(x, grad_outputs=grad_y),
+            "onnx train step": lambda: onnx_training.backward(x, grad_outputs=grad_y),
+            "onnx fwd, training stage": lambda: onnx_training.forward(x),
         }
         ms = interleaved(candidates, args.rounds)
+    if onnx_stage.forward_kind != "infer" or onnx_training.forward_kind != "forward":
+        raise SystemExit(f"stages ran {onnx_stage.forward_kind}/{onnx_training.forward_kind} graphs, not infer/forward")
 
     flops = block_forward_flops(arch, args.batch, tokens)
     print(f"\n{arch.name} block, {args.batch} x {tokens} tokens, median of {args.rounds} interleaved rounds")
-    print(f"{'candidate':<18} {'ms/layer':>10} {'% of peak':>10}")
+    print(f"{'candidate':<24} {'ms/layer':>10} {'% of peak':>10}")
     for name, value in ms.items():
-        work = flops * (3 if "train" in name else 1)  # backward ≈ 2× forward
-        print(f"{name:<18} {value:>10.2f} {100 * work / (value / 1e3) / 1e9 / peak:>9.1f}%")
+        work = flops * (3 if "train step" in name else 1)  # backward ≈ 2× forward
+        print(f"{name:<24} {value:>10.2f} {100 * work / (value / 1e3) / 1e9 / peak:>9.1f}%")
     ratios = {
         "onnx/torch forward": ms["onnx forward"] / ms["torch forward"],
         "int8/fp32 onnx forward": ms["int8 forward"] / ms["onnx forward"],
         "onnx/torch train step": ms["onnx train step"] / ms["torch train step"],
+        "onnx fwd training/torch": ms["onnx fwd, training stage"] / ms["torch forward"],
     }
     print()
     for name, value in ratios.items():
         print(f"ratio {name:<24} {value:.3f}")
     print(f"int8 relative RMS error {int8_error:.4%}")
+    print(f"inference graph vs forward graph, max relative difference {forward_error:.2e}")
+    print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps({"peak_gflops": peaks, "ms": ms, "ratios": ratios,
-                                         "int8_relative_rms_error": int8_error}, indent=1))
+                                         "int8_relative_rms_error": int8_error,
+                                         "load_average": os.getloadavg()}, indent=1))
     return 0
 
 

@@ -1,10 +1,11 @@
-"""Export an architecture's six graphs, validate them, write the manifest.
+"""Export an architecture's nine graphs, validate them, write the manifest.
 
     report = export_architecture(TINY, Path("out"))
 
-writes embedding_forward, embedding_train, block_forward, block_train,
-head_forward and head_train (.onnx) plus manifest.json, after every graph
-passed validation against PyTorch. It prints nothing: progress goes to the
+writes the forward, training-step and inference graphs of the embedding,
+block and head (embedding_forward.onnx ... head_infer.onnx, see
+exporters/graphs.py) plus manifest.json, after every graph passed validation
+against PyTorch. It prints nothing: progress goes to the
 optional callback, results come back in the ExportReport.
 """
 
@@ -26,6 +27,7 @@ from agent.model.arch import Architecture
 
 from .errors import ExportError
 from .graphs import KINDS, PARTS, GraphLayout
+from .infer import fused_block_graph, infer_from_forward
 from .manifest import MANIFEST_FILE_NAME, GraphEntry, Manifest, sha256_file
 from .quantize import Int8Report, measure_block_int8_error
 from .trace import (
@@ -72,9 +74,16 @@ class GraphExporter:
         return default_decompositions()
 
     def export_graph(self, part: str, kind: str, directory: Path) -> tuple[GraphLayout, Path]:
-        """Trace and write one graph into `directory`; return its layout and path."""
+        """Trace and write one graph into `directory`; return its layout and path.
+
+        An inference graph is made from the part's forward graph, which must be in `directory`.
+        """
         module = build_module(self.arch, part, kind)
         layout = layout_of(module, part, kind)
+        if kind == "infer":
+            path = Path(directory) / layout.file_name
+            path.write_bytes(self.inference_graph(part, layout, Path(directory)).SerializeToString())
+            return layout, path
         generator = torch.Generator().manual_seed(self.seed)
         tokens = min(TRACE_TOKENS, self.arch.context_tokens)
         args = example_parameters(module, generator) + example_data(
@@ -84,6 +93,16 @@ class GraphExporter:
         path = Path(directory) / layout.file_name
         self.write_onnx(graph_module, args, layout, path)
         return layout, path
+
+    def inference_graph(self, part: str, layout: GraphLayout, directory: Path) -> onnx.ModelProto:
+        """The fused block graph, or the part's forward graph with its weights supplied at session creation."""
+        forward_path = directory / f"{part}_forward.onnx"
+        if not forward_path.is_file():
+            raise ExportError(f"{layout.name} is made from {forward_path}, which does not exist; export {part}_forward first")
+        forward = onnx.load(str(forward_path))
+        if part == "block":
+            return fused_block_graph(self.arch, _default_opset_of(forward))
+        return infer_from_forward(forward, layout.parameter_names)
 
     def write_onnx(
         self,
@@ -191,5 +210,8 @@ def exporter_versions() -> dict[str, str]:
 
 
 def _default_opset(path: Path) -> int:
-    model = onnx.load(str(path), load_external_data=False)
+    return _default_opset_of(onnx.load(str(path), load_external_data=False))
+
+
+def _default_opset_of(model: onnx.ModelProto) -> int:
     return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))

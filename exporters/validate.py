@@ -26,7 +26,7 @@ from torch import nn
 from agent.model.arch import Architecture
 
 from .errors import ExportError
-from .graphs import GraphLayout
+from .graphs import SUPPLIED_WEIGHTS_LOCATION, GraphLayout
 from .trace import build_module, example_data, example_parameters, layout_of
 
 RELATIVE_TOLERANCE = 1e-4  # fp32 graph against float64 autograd: max |diff| / max |reference|
@@ -85,15 +85,14 @@ def validate_graphs(
         part, kind = name.split("_", 1)
         module = build_module(arch, part, kind).double()
         layout = layout_of(module, part, kind)
-        model = onnx.load(str(path))
-        structural = check_names(layout, model) or check_dynamic_axes(layout, model)
+        model = onnx.load(str(path), load_external_data=False)  # infer graphs' weights are in no file
+        structural = check_names(layout, model) or check_supplied_weights(layout, model) or check_dynamic_axes(layout, model)
         if structural:
             mismatches.extend(structural)
             continue  # the graph cannot be fed as the layout says; values would be noise
-        session = _session(path)
         generator = torch.Generator().manual_seed(seed)
         for batch, tokens in validation_shapes(arch):
-            found, measured = _compare_values(arch, module, layout, session, batch=batch, tokens=tokens, generator=generator)
+            found, measured = _compare_values(arch, module, layout, path, batch=batch, tokens=tokens, generator=generator)
             mismatches.extend(found)
             checks.extend(measured)
     for check in checks:
@@ -132,6 +131,22 @@ def check_names(layout: GraphLayout, model: onnx.ModelProto) -> list[Mismatch]:
     return found
 
 
+def check_supplied_weights(layout: GraphLayout, model: onnx.ModelProto) -> list[Mismatch]:
+    """An inference graph's weights are initializers whose data the session is given (exporters/infer.py)."""
+    if layout.takes_weights_as_inputs:
+        return []
+    supplied = {
+        t.name for t in model.graph.initializer
+        if t.data_location == onnx.TensorProto.EXTERNAL
+        and any(e.key == "location" and e.value == SUPPLIED_WEIGHTS_LOCATION for e in t.external_data)
+    }
+    missing = [n for n in layout.parameter_names if n not in supplied]
+    if not missing:
+        return []
+    detail = f"weights {missing} are not initializers with external location {SUPPLIED_WEIGHTS_LOCATION!r}"
+    return [Mismatch(layout.name, "weights", "names", detail, math.inf)]
+
+
 def check_dynamic_axes(layout: GraphLayout, model: onnx.ModelProto) -> list[Mismatch]:
     """Every data tensor's first two axes must be symbolic (batch, tokens), not fixed numbers."""
     values = {v.name: v for v in list(model.graph.input) + list(model.graph.output)}
@@ -148,7 +163,7 @@ def _compare_values(
     arch: Architecture,
     module: nn.Module,
     layout: GraphLayout,
-    session: object,
+    path: Path,
     *,
     batch: int,
     tokens: int,
@@ -157,8 +172,12 @@ def _compare_values(
     parameters = example_parameters(module, generator)
     data = example_data(arch, layout, batch=batch, tokens=tokens, generator=generator)
     expected = reference_outputs(module, layout, parameters, data)
-    feeds = {name: _as_float32(t) for name, t in zip(layout.input_names, parameters + data)}
-    actual = session.run(list(layout.output_names), feeds)
+    weights = {name: _as_float32(t) for name, t in zip(layout.parameter_names, parameters)}
+    feeds = {name: _as_float32(t) for name, t in zip(layout.data_inputs, data)}
+    if layout.takes_weights_as_inputs:
+        actual = _session(path).run(list(layout.output_names), {**weights, **feeds})
+    else:
+        actual = _session(path, supplied=weights).run(list(layout.output_names), feeds)
     mismatches, checks = [], []
     for name, want, got in zip(layout.output_names, expected, actual):
         want = want.detach().numpy()
@@ -184,7 +203,7 @@ def reference_outputs(
             param.copy_(value)
     module.zero_grad(set_to_none=True)
     data = tuple(t.double() if t.is_floating_point() else t for t in data)
-    if layout.kind == "forward":
+    if layout.kind != "train":
         with torch.no_grad():
             return [module(*data)]
     grads_of = [p for p in module.parameters()]
@@ -215,10 +234,14 @@ def _as_float32(tensor: torch.Tensor) -> np.ndarray:
     return array.astype(np.float32) if array.dtype.kind == "f" else array
 
 
-def _session(path: Path) -> object:
+def _session(path: Path, *, supplied: dict[str, np.ndarray] | None = None) -> object:
+    """A session of the graph at `path`; `supplied` are an inference graph's weights."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     # Busy-spinning worker threads would starve torch's reference run on small machines.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if supplied:
+        values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(a)) for a in supplied.values()]
+        options.add_external_initializers(list(supplied), values)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

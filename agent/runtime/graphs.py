@@ -79,6 +79,10 @@ class GraphSet:
                 f"the graphs in {self.directory} do not fit architecture {self.arch.name!r} ({shown}); {EXPORT_HINT}"
             )
 
+    def has(self, name: str) -> bool:
+        """Whether the manifest lists graph `name` (graphs exported before inference graphs existed lack them)."""
+        return name in self.manifest.graphs
+
     def entry(self, name: str) -> GraphEntry:
         try:
             return self.manifest.graphs[name]

@@ -6,6 +6,16 @@ holds, the head graph when it holds the last layer. Training runs the
 training-step graphs backwards through the stage (each recomputes its own
 forward from its input) and steps a numpy AdamW. onnxruntime is imported when
 a backend is made; torch is never imported.
+
+Forward runs one of two ways. A stage that has never run backward is a
+forward-only stage (inference, verification, the tier benchmark): it runs the
+inference graphs ("<part>_infer", exporters/infer.py), one session per held
+part and layer, made with that layer's weights as constants, so onnxruntime
+folds and pre-packs them and runs fused causal attention (a genesis block's
+forward ~10 % faster, docs/PERFORMANCE.md). load() drops those sessions and
+the next forward remakes them (~20 ms per genesis layer). Once the stage runs
+backward its weights change every step, so from then on forward feeds them as
+inputs to the forward graphs, and the baked sessions are dropped for good.
 """
 
 from __future__ import annotations
@@ -71,29 +81,54 @@ class OnnxRuntimeBackend(StageRuntime):
         self._graphs = GraphSet(spec.arch, graphs_dir)
         for name in self._graph_names():
             self._graphs.read_verified(name)  # fail now, not at the first batch
-        self._sessions: dict[str, Any] = {}
+        self._sessions: dict[str, Any] = {}  # graph name -> session (weights as inputs)
+        self._baked: dict[tuple[str, str], tuple[Any, list[Any]]] = {}  # (graph, prefix) -> session, its weights
+        self._trains = False  # set by the first backward: forward then feeds the weights as inputs
         self._parameters = init_parameters(spec, seed)
         self._adamw = NumpyAdamW(self._parameters, self.optimizer)
         self._gradients = GradientAccumulator(spec.parameter_shapes())
 
     def _graph_names(self) -> list[str]:
         parts = (["embedding"] if self.spec.has_embedding else []) + ["block"] + (["head"] if self.spec.has_head else [])
-        return [f"{part}_{kind}" for part in parts for kind in ("forward", "train")]
+        names = [f"{part}_{kind}" for part in parts for kind in ("forward", "train", "infer")]
+        return [name for name in names if not name.endswith("_infer") or self._graphs.has(name)]
+
+    @property
+    def forward_kind(self) -> str:
+        """Which graphs forward() runs now: "infer" (weights baked in) or "forward" (weights as inputs)."""
+        return "forward" if self._trains or not self._graphs.has("block_infer") else "infer"
+
+    def _options(self) -> Any:
+        ort = self._ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle workers busy-spin by default and steal the CPU the numpy optimizer
+        # and the network code need on small devices.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
 
     def _session(self, name: str) -> Any:
         """The session of graph `name`, made on first use (a forward-only node never builds train graphs)."""
         if name not in self._sessions:
-            ort = self._ort
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # Idle workers busy-spin by default and steal the CPU the numpy optimizer
-            # and the network code need on small devices.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             data = self._graphs.read_verified(name)
-            self._sessions[name] = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            self._sessions[name] = self._ort.InferenceSession(data, self._options(), providers=["CPUExecutionProvider"])
         return self._sessions[name]
+
+    def _baked_session(self, graph: str, prefix: str) -> Any:
+        """The session of inference graph `graph` with the weights under `prefix` as its constants."""
+        if (graph, prefix) not in self._baked:
+            names = list(self._graphs.entry(graph).parameters)
+            # No copy: onnxruntime may read these arrays in place, so load() and
+            # backward() drop this session before anything writes to them.
+            values = [self._ort.OrtValue.ortvalue_from_numpy(self._parameters[prefix + n]) for n in names]
+            options = self._options()
+            options.add_external_initializers(names, values)
+            data = self._graphs.read_verified(graph)
+            session = self._ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            self._baked[(graph, prefix)] = (session, values)  # the values live as long as the session
+        return self._baked[(graph, prefix)][0]
 
     def _run(self, graph: str, prefix: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run `graph` with the stage's parameters under `prefix`; outputs by name."""
@@ -103,6 +138,14 @@ class OnnxRuntimeBackend(StageRuntime):
         outputs = self._session(graph).run(list(entry.outputs), feeds)
         return dict(zip(entry.outputs, outputs))
 
+    def _run_forward(self, part: str, prefix: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Forward of one part: the inference graph with baked weights unless the stage trains."""
+        if self.forward_kind == "forward":
+            return self._run(f"{part}_forward", prefix, data)
+        graph = f"{part}_infer"
+        outputs = list(self._graphs.entry(graph).outputs)
+        return dict(zip(outputs, self._baked_session(graph, prefix).run(outputs, data)))
+
     # ------------------------------------------------------------------ state
     def load(self, state: RuntimeState) -> None:
         check_parameters(self.spec, state.parameters)
@@ -110,6 +153,7 @@ class OnnxRuntimeBackend(StageRuntime):
         if with_moments:
             check_moments(state.parameters, state.first_moments, "first")
             check_moments(state.parameters, state.second_moments, "second")
+        self._baked.clear()  # they may read the arrays written next, and were made for the old values
         for name, array in state.parameters.items():
             self._parameters[name][...] = array  # in place: the optimizer holds these arrays
         if with_moments:
@@ -129,7 +173,7 @@ class OnnxRuntimeBackend(StageRuntime):
         check_stage_inputs(self.spec, inputs)
         hidden = self._layer_inputs(inputs)[-1]
         if self.spec.has_head:
-            return self._run("head_forward", HEAD_PREFIX, {"x": hidden})["logits"]
+            return self._run_forward("head", HEAD_PREFIX, {"x": hidden})["logits"]
         return hidden
 
     def _layer_inputs(self, inputs: np.ndarray, *, with_output: bool = True) -> list[np.ndarray]:
@@ -139,11 +183,11 @@ class OnnxRuntimeBackend(StageRuntime):
         """
         hidden = inputs
         if self.spec.has_embedding:
-            hidden = self._run("embedding_forward", EMBEDDING_PREFIX, {"tokens": inputs})["y"]
+            hidden = self._run_forward("embedding", EMBEDDING_PREFIX, {"tokens": inputs})["y"]
         states = [hidden]
         layers = self.spec.layers if with_output else self.spec.layers[:-1]
         for layer in layers:
-            states.append(self._run("block_forward", layer_prefix(layer), {"x": states[-1]})["y"])
+            states.append(self._run_forward("block", layer_prefix(layer), {"x": states[-1]})["y"])
         return states
 
     def backward(
@@ -154,6 +198,9 @@ class OnnxRuntimeBackend(StageRuntime):
         targets: np.ndarray | None = None,
     ) -> BackwardResult:
         check_backward_arguments(self.spec, inputs, grad_outputs, targets)
+        if not self._trains:  # from now on the weights change every step (see the module docstring)
+            self._trains = True
+            self._baked.clear()
         states = self._layer_inputs(inputs, with_output=self.spec.has_head)
         gradients: dict[str, np.ndarray] = {}
         loss = None
@@ -184,6 +231,7 @@ class OnnxRuntimeBackend(StageRuntime):
 
     def close(self) -> None:
         self._sessions.clear()
+        self._baked.clear()
 
 
 def _parameter_gradients(outputs: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

@@ -36,25 +36,32 @@ def balanced_stages(
 def balanced_cuts(
     held: Sequence[LayerRange], speeds_ms_per_layer: Sequence[float], layer_count: int
 ) -> list[int] | None:
-    """The cut points c₀ = 0 < c₁ < … < c_k = L of `balanced_stages`, or None."""
+    """The cut points c₀ = 0 < c₁ < … < c_k = L of `balanced_stages`, or None.
+
+    Formation calls this for every trial order (hundreds of thousands of
+    times in a simulated day): one pass each way, no intermediate lists.
+    """
     count = len(held)
     if count == 0 or count > layer_count or held[0].start > 0 or held[-1].stop < layer_count:
         return None
-    latest = [0] * count
-    latest[-1] = layer_count
+    latest = [layer_count] * count  # the latest each cut may be
+    bound = layer_count
     for index in range(count - 2, -1, -1):
-        latest[index] = min(held[index].stop, latest[index + 1] - 1)
+        bound = min(bound - 1, held[index].stop)
+        latest[index] = bound
     speeds_per_ms = [1.0 / speed for speed in speeds_ms_per_layer]
     total_speed = sum(speeds_per_ms)
     cuts = [0]
-    running_speed = 0.0
+    cut, running_speed = 0, 0.0
     for index in range(count - 1):
         running_speed += speeds_per_ms[index]
         target = math.floor(layer_count * running_speed / total_speed + 0.5)
-        earliest = max(cuts[-1] + 1, held[index + 1].start)
-        if earliest > latest[index]:
+        earliest = max(cut + 1, held[index + 1].start)
+        bound = latest[index]
+        if earliest > bound:
             return None
-        cuts.append(min(max(target, earliest), latest[index]))
+        cut = earliest if target < earliest else min(target, bound)
+        cuts.append(cut)
     cuts.append(layer_count)
     return cuts
 

@@ -141,7 +141,7 @@ def form_quorum(
         failures = [attempt for attempt in attempts if isinstance(attempt, FormationFailure)]
         return min(failures, key=lambda failure: len(failure.missing_layers))
     best = min(layouts, key=lambda layout: layout.rank)
-    return _proposal(founder, best, now_s=now_s, session_s=quorum_session_s(size))
+    return _proposal(founder, _members(founder, pool, best), now_s=now_s, session_s=quorum_session_s(size))
 
 
 def _founder_problem(founder_id: NodeId, founder: NodeView | None, view: NetworkView) -> str | None:
@@ -164,7 +164,11 @@ def _tier_windows(tier: Tier) -> list[set[int]]:
 
 @dataclass(frozen=True)
 class _Layout:
-    members: tuple[QuorumMember, ...]  # pipeline order
+    """One attempt's complete quorum; members are made only for the winner."""
+
+    order: tuple[int, ...]  # pool indices in pipeline order, the founder as -1
+    stages: tuple[LayerRange, ...]  # the layers each runs
+    speeds_ms_per_layer: tuple[float, ...]
     rank: tuple[float, int, float, int]  # bottleneck ms, size, latency sum, window
 
 
@@ -227,7 +231,11 @@ def _add_member(
         available[pick] = False
         pick_held, pick_speed = pool.held(pick), float(pool.speeds_ms_per_layer[pick])
         best_position, best_ms = -1, math.inf
-        for position in range(len(order) + 1):
+        # balanced_cuts refuses an order whose first member misses layer 0 or whose last
+        # misses the head; the block covers both, so only the pick can: skip those trials.
+        first = 0 if pick_held.start == 0 else 1
+        last = len(order) + 1 if pick_held.stop >= pool.layer_count else len(order)
+        for position in range(first, last):
             trial_speeds = [*speeds[:position], pick_speed, *speeds[position:]]
             cuts = balanced_cuts([*held[:position], pick_held, *held[position:]], trial_speeds, pool.layer_count)
             if cuts is None:
@@ -258,28 +266,33 @@ def _layout(
     stages = balanced_stages(held, speeds, pool.layer_count)
     if stages is None:
         return None
-    members = tuple(
+    latency_sum = sum(float(pool.latency_factors[i]) for i in order if i >= 0)
+    rank = (bottleneck_ms(stages, speeds), len(order), latency_sum, min(window, default=0))
+    return _Layout(order=tuple(order), stages=stages, speeds_ms_per_layer=tuple(speeds), rank=rank)
+
+
+def _members(founder: NodeView, pool: CandidatePool, layout: _Layout) -> tuple[QuorumMember, ...]:
+    return tuple(
         QuorumMember(
             node_id=founder.node_id if i < 0 else pool.node_id(i),
             stage=stage,
             tier=founder.tier if i < 0 else tier_by_number(int(pool.tiers[i])),
             speed_ms_per_layer=speed,
         )
-        for i, stage, speed in zip(order, stages, speeds, strict=True)
+        for i, stage, speed in zip(layout.order, layout.stages, layout.speeds_ms_per_layer, strict=True)
     )
-    latency_sum = sum(float(pool.latency_factors[i]) for i in order if i >= 0)
-    rank = (bottleneck_ms(stages, speeds), len(order), latency_sum, min(window, default=0))
-    return _Layout(members=members, rank=rank)
 
 
-def _proposal(founder: NodeView, layout: _Layout, *, now_s: float, session_s: float) -> QuorumProposal:
+def _proposal(
+    founder: NodeView, members: tuple[QuorumMember, ...], *, now_s: float, session_s: float
+) -> QuorumProposal:
     """Deterministic id: the same founder, time and members give the same quorum id."""
-    text = "|".join([founder.node_id, repr(float(now_s)), *(m.node_id for m in layout.members)])
+    text = "|".join([founder.node_id, repr(float(now_s)), *(m.node_id for m in members)])
     return QuorumProposal(
         quorum_id=QuorumId(hashlib.sha256(text.encode()).hexdigest()),
         founder=founder.node_id,
-        members=layout.members,
-        tier=max(member.tier for member in layout.members),
+        members=members,
+        tier=max(member.tier for member in members),
         created_at_s=now_s,
         session_s=session_s,
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,28 @@ from .graphs import GraphSet
 logger = logging.getLogger(__name__)
 
 GRADIENT_PREFIX = "grad."  # parameter gradient outputs are "grad.<local name>" (exporters/graphs.py)
+
+
+_shared_arena_lock = threading.Lock()
+_shared_arena_registered = False
+
+
+def use_shared_cpu_arena(ort: Any, options: Any) -> None:
+    """Make a session allocate from one CPU arena per process instead of an arena of its own.
+
+    A stage keeps one inference session per layer; each with its own arena
+    would hold its own activation buffers (a genesis stage of 11 layers measured
+    +873 MiB against +321 MiB with one shared arena, +130 MiB for the single
+    weights-as-inputs session). Sessions run one after another, so one arena the
+    size of one layer's activations serves them all.
+    """
+    global _shared_arena_registered
+    with _shared_arena_lock:
+        if not _shared_arena_registered:
+            memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+            ort.create_and_register_allocator(memory, None)  # None: default arena settings
+            _shared_arena_registered = True
+    options.add_session_config_entry("session.use_env_allocators", "1")
 
 
 def import_onnxruntime() -> Any:
@@ -125,6 +148,7 @@ class OnnxRuntimeBackend(StageRuntime):
             values = [self._ort.OrtValue.ortvalue_from_numpy(self._parameters[prefix + n]) for n in names]
             options = self._options()
             options.add_external_initializers(names, values)
+            use_shared_cpu_arena(self._ort, options)
             data = self._graphs.read_verified(graph)
             session = self._ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
             self._baked[(graph, prefix)] = (session, values)  # the values live as long as the session

@@ -20,6 +20,14 @@ class ProposalAccepted:
 
 
 @dataclass(frozen=True)
+class ProposalsAccepted:
+    """A ProposalAccepted for each (node, time) in `answers`, in that order, as one state
+    change: how a founder that collected a round of answers reports them."""
+
+    answers: tuple[tuple[NodeId, float], ...]
+
+
+@dataclass(frozen=True)
 class ProposalRefused:
     node_id: NodeId
     at_s: float
@@ -90,6 +98,7 @@ class Tick:
 
 QuorumEvent = (
     ProposalAccepted
+    | ProposalsAccepted
     | ProposalRefused
     | Heartbeat
     | Heartbeats

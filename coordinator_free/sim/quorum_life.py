@@ -18,7 +18,7 @@ from coordinator_free.quorum_events import (
     LatencySample,
     MemberLeaving,
     MemberReplaced,
-    ProposalAccepted,
+    ProposalsAccepted,
     Tick,
 )
 from coordinator_free.quorum_formation import (
@@ -73,17 +73,23 @@ def _start(world: World, proposal: QuorumProposal) -> None:
         state=start_quorum(proposal, LIFECYCLE), members=rows, colluding=colluding
     )
     slot = world.book.allocate(record, world.now_s)
-    apply(
-        world, slot, ProposalAccepted(proposal.founder, world.now_s)
-    )  # a one-member quorum activates here
-    # Each member answers one round trip after the proposal; the last answer activates it.
+    # Each member answers one round trip after the proposal; the last answer activates it
+    # (the founder's own acceptance first: a one-member quorum activates with it).
     answers = sorted(
         (world.now_s + latency_ms(world, founder, row) / 1000.0, row)
         for row in rows
         if row != founder
     )
-    for at_s, row in answers:
-        apply(world, slot, ProposalAccepted(table.node_id(row), at_s))
+    apply(
+        world,
+        slot,
+        ProposalsAccepted(
+            (
+                (proposal.founder, world.now_s),
+                *((table.node_id(row), at_s) for at_s, row in answers),
+            )
+        ),
+    )
     for member, row in zip(proposal.members, rows, strict=True):
         join(world, row, slot, member.stage)
     world.tallies.formations += 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import reduce
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator_free.errors import ProtocolError
 from coordinator_free.network_view import LayerRange
@@ -17,6 +19,7 @@ from coordinator_free.quorum_events import (
     MemberReplaced,
     ProposalAccepted,
     ProposalRefused,
+    ProposalsAccepted,
     QuorumEvent,
     Tick,
 )
@@ -70,6 +73,24 @@ def test_forming_until_every_member_accepts() -> None:
     state = run(state, ProposalAccepted(C, 10.0))
     assert state.phase is QuorumPhase.ACTIVE
     assert (state.activated_at_s, state.session_ends_s, state.renewal_due_s) == (10.0, 3610.0, 2890.0)
+
+
+@given(
+    answers=st.lists(
+        st.tuples(st.sampled_from([A, B, C, D]), st.sampled_from([1.0, 2.5, 4.0, 9.0])), max_size=6
+    ),
+    refused_first=st.booleans(),
+)
+def test_a_batch_of_answers_is_the_same_as_each_answer_in_turn(
+    answers: list[tuple[NodeId, float]], refused_first: bool
+) -> None:
+    """ProposalsAccepted folds ProposalAccepted: strangers ignored, the last answer counts,
+    answers after activation ignored, nothing happens to a quorum no longer forming."""
+    start = start_quorum(proposal())
+    if refused_first:
+        start = run(start, ProposalRefused(C, 0.5))
+    one_by_one = run(start, *(ProposalAccepted(node_id, at_s) for node_id, at_s in answers))
+    assert run(start, ProposalsAccepted(tuple(answers))) == one_by_one
 
 
 def test_refusal_or_silence_dissolves_a_forming_quorum() -> None:

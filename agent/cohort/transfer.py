@@ -38,13 +38,13 @@ class CohortTransfer:
     async def call(self, peer: PeerInfo, path: str, message_type: str, reply_type: str,
                    payload: dict[str, Any]) -> dict[str, Any]:
         """One signed call with this component's timeout; raises PeerRequestError or CohortRefusedError."""
-        try:
-            reply = await asyncio.wait_for(self.client.call(
-                peer.address, path, message_type=message_type, payload=payload, reply_type=reply_type,
-                expected_node_id=peer.node_id, response_limit_bytes=self.body_limit_bytes,
-            ), self.call_timeout_s)
-        except TimeoutError:
-            raise PeerRequestError(peer.address, f"no answer within {self.call_timeout_s} s") from None
+        # The call's own limit, not the session's short control-message one: a
+        # layer's Δ or weights are megabytes, slow links need the time.
+        reply = await self.client.call(
+            peer.address, path, message_type=message_type, payload=payload, reply_type=reply_type,
+            expected_node_id=peer.node_id, response_limit_bytes=self.body_limit_bytes,
+            timeout_s=self.call_timeout_s,
+        )
         refusal = m.read_refusal(reply.payload)
         if refusal is not None:
             next_round = reply.payload.get("next_round")

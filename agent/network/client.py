@@ -101,11 +101,14 @@ class PeerClient:
         expected_node_id: str | None = None,
         sequence: int = 0,
         response_limit_bytes: int | None = None,
+        timeout_s: float | None = None,
     ) -> VerifiedReply:
         """POST a signed `message_type` to http://address/path and verify the signed answer.
 
         `expected_node_id`: the reply must be signed by that node (mDNS TXT id,
         exchange record), else PeerRefusedError with code node_id_mismatch.
+        `timeout_s`: this whole request's limit instead of the session's
+        request_timeout_s (large transfers over slow links need more).
         """
         if self.backoff.is_waiting(address):
             retry_in_s = self.backoff.retry_in_s(address)
@@ -113,7 +116,9 @@ class PeerClient:
         request = self._sealer.seal(message_type, payload, sequence=sequence)
         limit_bytes = response_limit_bytes or self._config.control_body_limit_bytes
         try:
-            status, data = await self._post(f"http://{address}{path}", encode_envelope(request), limit_bytes)
+            status, data = await self._post(
+                f"http://{address}{path}", encode_envelope(request), limit_bytes, timeout_s
+            )
         except (TimeoutError, aiohttp.ClientError, OSError, _TooLargeError) as error:
             self._fail(address)
             raise PeerUnavailableError(address, f"{type(error).__name__}: {error}") from None
@@ -139,9 +144,12 @@ class PeerClient:
             raise PeerUnavailableError(address, f"bad reply ({error.code}): {error}") from None
         return VerifiedReply(reply, reply_payload)
 
-    async def _post(self, url: str, body: bytes, limit_bytes: int) -> tuple[int, bytes]:
+    async def _post(self, url: str, body: bytes, limit_bytes: int, timeout_s: float | None) -> tuple[int, bytes]:
         headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
-        async with self._session.post(url, data=body, headers=headers) as response:
+        options: dict[str, Any] = {}
+        if timeout_s is not None:  # else the session's (passing None would mean no limit at all)
+            options["timeout"] = aiohttp.ClientTimeout(total=timeout_s, sock_connect=self._config.connect_timeout_s)
+        async with self._session.post(url, data=body, headers=headers, **options) as response:
             chunks, received = [], 0
             async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
                 received += len(chunk)

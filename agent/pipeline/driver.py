@@ -141,7 +141,8 @@ class PipelineDriver:
                     assert client is not None
                     group.create_task(client.call(member.address, APPLY_PATH, message_type=PIPELINE_APPLY,
                                                   payload=payload, reply_type=PIPELINE_APPLIED,
-                                                  expected_node_id=member.node_id))
+                                                  expected_node_id=member.node_id,
+                                                  timeout_s=self.stage.config.apply_timeout_s))
         except (ExceptionGroup, TimeoutError) as error:
             first = error.exceptions[0] if isinstance(error, ExceptionGroup) else error
             raise _step_failure(first, layout) from None

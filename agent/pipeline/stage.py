@@ -144,6 +144,7 @@ class PipelineStage:
                 downstream.address, FORWARD_PATH, message_type=PIPELINE_FORWARD, payload=payload,
                 reply_type=PIPELINE_BACKWARD, expected_node_id=downstream.node_id,
                 response_limit_bytes=_reply_limit_bytes(outputs),
+                timeout_s=self.config.stage_timeout_s,  # the session's default is for small messages
             )
         gradient = decode_tensor(reply.payload.get("grad_inputs"), expected_dtype="float32",
                                  expected_shape=outputs.shape, name="grad_inputs")

@@ -129,3 +129,34 @@ async def test_one_session_carries_the_configured_timeouts():
         assert isinstance(session, aiohttp.ClientSession)
         assert session.timeout.total == CONFIG.request_timeout_s
         assert session.timeout.sock_connect == CONFIG.connect_timeout_s
+
+
+async def test_a_call_may_take_longer_than_the_sessions_default_when_it_says_so():
+    # A genesis Δ or a slow stage's answer outlasts the session's short
+    # control-message limit: the call's own timeout_s must replace it.
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.8)
+        return web.Response(status=500, text="late but here")
+
+    app = web.Application()
+    app.router.add_post("/v1/hello", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    address = f"127.0.0.1:{runner.addresses[0][1]}"
+    short = NetworkConfig(host="127.0.0.1", port=0, mdns_enabled=False, local_api_port=0,
+                          request_timeout_s=0.3, connect_timeout_s=0.3)
+    verifier = EnvelopeVerifier(VerifyPolicy(30.0, 300.0, 600.0), lambda: VERSIONS)
+    try:
+        async with create_client_session(short) as session:
+            def fresh_client() -> PeerClient:
+                return PeerClient(session, sealer=Sealer(Identity.generate(), lambda: VERSIONS),
+                                  verifier=verifier, backoff=Backoff(base_s=0.2, cap_s=1.0), config=short)
+
+            with pytest.raises(PeerUnavailableError, match="TimeoutError"):
+                await call_hello(fresh_client(), address)
+            with pytest.raises(PeerUnavailableError, match="server error 500"):
+                await call_hello(fresh_client(), address, timeout_s=3.0)
+    finally:
+        await runner.cleanup()

@@ -74,3 +74,35 @@ def bottleneck_ms(stages: Sequence[LayerRange], speeds_ms_per_layer: Sequence[fl
 def bottleneck_ms_of_cuts(cuts: Sequence[int], speeds_ms_per_layer: Sequence[float]) -> float:
     """`bottleneck_ms` of the stages these cuts make, without making them."""
     return max((cuts[i + 1] - cuts[i]) * speed for i, speed in enumerate(speeds_ms_per_layer))
+
+
+def balanced_bottleneck_ms(
+    held: Sequence[LayerRange], speeds_ms_per_layer: Sequence[float], layer_count: int
+) -> float | None:
+    """`bottleneck_ms_of_cuts(balanced_cuts(...))` in one pass, or None when no cut exists.
+
+    Formation scores every trial order by this alone; the same comparisons
+    and arithmetic as balanced_cuts, without building the cut list.
+    """
+    count = len(held)
+    if count == 0 or count > layer_count or held[0].start > 0 or held[-1].stop < layer_count:
+        return None
+    latest = [layer_count] * count
+    bound = layer_count
+    for index in range(count - 2, -1, -1):
+        bound = min(bound - 1, held[index].stop)
+        latest[index] = bound
+    speeds_per_ms = [1.0 / speed for speed in speeds_ms_per_layer]
+    total_speed = sum(speeds_per_ms)
+    cut, running_speed, slowest_ms = 0, 0.0, 0.0
+    for index in range(count - 1):
+        running_speed += speeds_per_ms[index]
+        target = math.floor(layer_count * running_speed / total_speed + 0.5)
+        earliest = max(cut + 1, held[index + 1].start)
+        bound = latest[index]
+        if earliest > bound:
+            return None
+        following = earliest if target < earliest else min(target, bound)
+        slowest_ms = max(slowest_ms, (following - cut) * speeds_ms_per_layer[index])
+        cut = following
+    return max(slowest_ms, (layer_count - cut) * speeds_ms_per_layer[-1])

@@ -42,12 +42,7 @@ from enum import Enum
 
 from .errors import ProtocolError
 from .network_view import LayerRange, NetworkView, NodeView
-from .pipeline_layout import (
-    balanced_cuts,
-    balanced_stages,
-    bottleneck_ms,
-    bottleneck_ms_of_cuts,
-)
+from .pipeline_layout import balanced_bottleneck_ms, balanced_stages, bottleneck_ms
 from .quorum_formation_pool import (
     SMALL_VIEW_NODES,
     Availability,
@@ -236,12 +231,11 @@ def _add_member(
         first = 0 if pick_held.start == 0 else 1
         last = len(order) + 1 if pick_held.stop >= pool.layer_count else len(order)
         for position in range(first, last):
-            trial_speeds = [*speeds[:position], pick_speed, *speeds[position:]]
-            cuts = balanced_cuts([*held[:position], pick_held, *held[position:]], trial_speeds, pool.layer_count)
-            if cuts is None:
-                continue
-            cost_ms = bottleneck_ms_of_cuts(cuts, trial_speeds)
-            if cost_ms < best_ms:  # first of the smallest bottleneck
+            held.insert(position, pick_held)
+            speeds.insert(position, pick_speed)
+            cost_ms = balanced_bottleneck_ms(held, speeds, pool.layer_count)
+            del held[position], speeds[position]
+            if cost_ms is not None and cost_ms < best_ms:  # first of the smallest bottleneck
                 best_position, best_ms = position, cost_ms
         if best_position >= 0:
             return [*order[:best_position], pick, *order[best_position:]]

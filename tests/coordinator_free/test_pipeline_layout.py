@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 
 from coordinator_free.network_view import LayerRange
 from coordinator_free.pipeline_layout import (
+    balanced_bottleneck_ms,
     balanced_cuts,
     balanced_stages,
     bottleneck_ms,
+    bottleneck_ms_of_cuts,
 )
 
 
@@ -98,4 +100,7 @@ def orders(draw: st.DrawFn) -> tuple[list[LayerRange], list[float], int]:
 @given(order=orders())
 def test_balanced_cuts_match_the_plain_statement_of_the_rule(order: tuple) -> None:
     held, speeds, layers = order
-    assert balanced_cuts(held, speeds, layers) == reference_cuts(held, speeds, layers)
+    cuts = reference_cuts(held, speeds, layers)
+    assert balanced_cuts(held, speeds, layers) == cuts
+    expected_ms = None if cuts is None else bottleneck_ms_of_cuts(cuts, speeds)
+    assert balanced_bottleneck_ms(held, speeds, layers) == expected_ms

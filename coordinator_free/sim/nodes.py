@@ -70,6 +70,12 @@ class NodeTable:
         for name, (dtype, default) in _COLUMNS.items():
             setattr(self, name, np.full(self.capacity, default, dtype=dtype))
         self._views: list[NodeView | None] = [None] * self.capacity
+        # Per row, as Python values: what never changes after membership.create_nodes
+        # writes it (id, benchmark speed, max layers, memory, region, jitter), and the
+        # claim as a LayerRange (set_claim is its only writer). Rebuilding a NodeView
+        # after a touch then reads no numpy scalar but its stake and mode.
+        self._fixed: list[tuple[NodeId, float, int, int, int, float] | None] = [None] * self.capacity
+        self._claims: list[LayerRange | None] = [None] * self.capacity
         self.quorum_ids: list[QuorumId | None] = [None] * self.capacity
         self.holders = np.zeros(1, dtype=np.int64)  # per layer, online nodes only
         self.online_count = 0
@@ -86,6 +92,8 @@ class NodeTable:
             grown[: self.capacity] = getattr(self, name)
             setattr(self, name, grown)
         self._views.extend([None] * (capacity - self.capacity))
+        self._fixed.extend([None] * (capacity - self.capacity))
+        self._claims.extend([None] * (capacity - self.capacity))
         self.quorum_ids.extend([None] * (capacity - self.capacity))
         self.capacity = capacity
 
@@ -109,15 +117,30 @@ class NodeTable:
     def touch(self, index: int) -> None:
         self._views[index] = None
 
+    def fixed(self, index: int) -> tuple[NodeId, float, int, int, int, float]:
+        """(node id, benchmark ms per layer, max layers, memory bytes, region, jitter ms)."""
+        fixed = self._fixed[index]
+        if fixed is None:
+            fixed = self._fixed[index] = (
+                self.node_id(index),
+                float(self.speed_ms[index]),
+                int(self.max_layers[index]),
+                int(self.memory_bytes[index]),
+                int(self.region[index]),
+                float(self.jitter_ms[index]),
+            )
+        return fixed
+
     def view(self, index: int) -> NodeView:
         cached = self._views[index]
         if cached is None:
+            node_id, speed_ms, max_layers, memory_bytes, _, _ = self.fixed(index)
             cached = NodeView(
-                node_id=self.node_id(index),
-                speed_ms_per_layer=float(self.speed_ms[index]),
-                layer_range=self.claim(index),
-                max_layers=int(self.max_layers[index]),
-                memory_bytes=int(self.memory_bytes[index]),
+                node_id=node_id,
+                speed_ms_per_layer=speed_ms,
+                layer_range=self._claims[index],
+                max_layers=max_layers,
+                memory_bytes=memory_bytes,
                 quorum_id=self.quorum_ids[index],
                 stake=float(self.stake[index]),
                 shards=GENESIS_SHARDS,
@@ -126,9 +149,12 @@ class NodeTable:
             self._views[index] = cached
         return cached
 
+    def views(self, rows: list[int]) -> list[NodeView]:
+        cache, view = self._views, self.view
+        return [cache[row] or view(row) for row in rows]
+
     def claim(self, index: int) -> LayerRange | None:
-        start, stop = int(self.start[index]), int(self.stop[index])
-        return LayerRange(start, stop) if stop > start else None
+        return self._claims[index]
 
     # ------------------------------------------------------------ holders
     def ensure_layers(self, depth: int) -> None:
@@ -144,6 +170,7 @@ class NodeTable:
         self.start[index], self.stop[index] = (
             (claim.start, claim.stop) if claim else (0, 0)
         )
+        self._claims[index] = claim
         if claim is not None:
             self.ensure_layers(claim.stop)
             if self.online[index]:

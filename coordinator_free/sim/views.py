@@ -26,8 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from coordinator_free.network_view import NetworkView
 from coordinator_free.types import NodeId
 
@@ -39,9 +37,10 @@ REGIONAL_FROM_NETWORK_SIZE = 500
 
 
 def latency_ms(world: World, first: int, second: int) -> float:
-    table = world.table
-    between = world.region_latency_ms[table.region[first], table.region[second]]
-    return float(between + table.jitter_ms[first] + table.jitter_ms[second])
+    fixed = world.table.fixed
+    *_, first_region, first_jitter_ms = fixed(first)
+    *_, second_region, second_jitter_ms = fixed(second)
+    return world.region_latency_rows_ms[first_region][second_region] + first_jitter_ms + second_jitter_ms
 
 
 def formation_tiers(tier: int) -> list[int]:
@@ -88,16 +87,17 @@ def replacement_view(
 def _view_with_latency(
     world: World, anchor: int, rows: list[int]
 ) -> tuple[NetworkView, dict[NodeId, float]]:
+    """The anchor and `rows` as a view, with each row's round trip from the anchor."""
     table = world.table
-    view = table.view
-    nodes = (view(anchor), *(view(row) for row in rows))
-    others = np.array(rows, dtype=np.int64)
-    between = world.region_latency_ms[table.region[anchor], table.region[others]]
-    latency_values = between + table.jitter_ms[anchor] + table.jitter_ms[others]
-    latency = dict(
-        zip((node.node_id for node in nodes[1:]), latency_values.tolist(), strict=True)
-    )
-    return NetworkView(nodes, world.depth), latency
+    fixed = table.fixed
+    *_, region, jitter_ms = fixed(anchor)
+    between_ms = world.region_latency_rows_ms[region]
+    latency = {}
+    for row in rows:  # a few dozen rows: plain Python beats numpy's per-call cost
+        node_id, _, _, _, other_region, other_jitter_ms = fixed(row)
+        latency[node_id] = between_ms[other_region] + jitter_ms + other_jitter_ms
+    nodes = table.views([anchor, *rows])
+    return NetworkView(tuple(nodes), world.depth), latency
 
 
 def mode_view(world: World, deciders: Sequence[int]) -> NetworkView:

@@ -93,6 +93,7 @@ class World:
         self.book = QuorumBook()
         self.queue = EventQueue()
         self.region_latency_ms = region_latency_ms(self.rng, scenario.regions)
+        self.region_latency_rows_ms = self.region_latency_ms.tolist()  # for per-pair lookups
         self.depth = scenario.model.initial_depth  # layers of the active architecture
         self.arch_version = 1
         self.vocab_version = 1

@@ -11,12 +11,23 @@ few KB and one graph still serves every layer.
 embedding_infer and head_infer are their forward graphs with the weight inputs
 turned into such initializers. block_infer is written here node by node
 instead of traced, because the traced attention (the MATH kernel: transposes,
-scaling, a materialised causal mask, softmax, two batched MatMuls) becomes one
-com.microsoft Attention node (fused QKV projection, causal via
-unidirectional=1), which onnxruntime's CPU provider runs ~6 % faster for a
-genesis block. The math is the block's (torch_modules.Block) and the validator
-checks it against PyTorch like every graph. Only onnxruntime runs com.microsoft
-ops; that is the runtime the agent uses.
+scaling, a materialised causal mask, softmax, two batched MatMuls) becomes
+com.microsoft Attention nodes (fused QKV projection, causal via
+unidirectional=1), which onnxruntime's CPU provider runs faster.
+
+That kernel computes every query-key score and masks the future ones, half of
+them. So the queries go in CAUSAL_QUERY_CHUNKS consecutive chunks, each an
+Attention node that gets the previous chunks' keys and values as its `past`:
+a chunk scores only the keys up to its own end, and the scores skipped are
+all masked ones (a quarter of them with 4 chunks: 10/16 of the full score
+matrix is computed). Measured on the genesis block (1 thread, interleaved):
+one Attention node 0.950 of the traced forward graph's time, 2 chunks 0.937,
+4 chunks 0.926, 8 chunks 0.940 (each chunk copies the keys and values before
+it). Chunks may be empty (tokens < chunks); the kernel takes a 0-length query.
+
+The math is the block's (torch_modules.Block) and the validator checks it
+against PyTorch like every graph. Only onnxruntime runs com.microsoft ops;
+that is the runtime the agent uses.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from .graphs import BATCH_AXIS_NAME, SUPPLIED_WEIGHTS_LOCATION, TOKENS_AXIS_NAME
 
 MICROSOFT_DOMAIN = "com.microsoft"  # onnxruntime's contrib operators (Attention)
 MICROSOFT_OPSET = 1
+CAUSAL_QUERY_CHUNKS = 4  # query chunks of block_infer's attention (see the module docstring)
 
 
 def supplied_weight(name: str, shape: tuple[int, ...]) -> TensorProto:
@@ -79,11 +91,7 @@ def fused_block_graph(arch: Architecture, opset: int) -> onnx.ModelProto:
     eps = arch.layer_norm_eps
     nodes = [
         helper.make_node("LayerNormalization", ["x", "ln1.weight", "ln1.bias"], ["ln1"], axis=-1, epsilon=eps),
-        *_transposed("attn.qkv.weight"),
-        helper.make_node(
-            "Attention", ["ln1", "attn.qkv.weight.T", "attn.qkv.bias"], ["attention"],
-            domain=MICROSOFT_DOMAIN, num_heads=arch.head_count, unidirectional=1,
-        ),
+        *_chunked_causal_attention(arch, "ln1", "attention"),
         *_linear("attention", "attn.proj", "projected"),
         helper.make_node("Add", ["x", "projected"], ["residual"]),
         helper.make_node("LayerNormalization", ["residual", "ln2.weight", "ln2.bias"], ["ln2"], axis=-1, epsilon=eps),
@@ -102,6 +110,44 @@ def fused_block_graph(arch: Architecture, opset: int) -> onnx.ModelProto:
     )
     opsets = [helper.make_opsetid("", opset), helper.make_opsetid(MICROSOFT_DOMAIN, MICROSOFT_OPSET)]
     return helper.make_model(graph, opset_imports=opsets, producer_name="neuroshard exporters.infer")
+
+
+def _chunked_causal_attention(arch: Architecture, source: str, output: str) -> list[onnx.NodeProto]:
+    """Causal self-attention of `source` [batch, tokens, hidden], queries in CAUSAL_QUERY_CHUNKS chunks.
+
+    Chunk i holds tokens [tokens·i/n, tokens·(i+1)/n); its Attention node gets
+    `present` of chunk i-1 (the keys and values of every earlier token) as
+    `past`, and with unidirectional=1 each query sees the past and the tokens
+    of its own chunk up to itself: exactly the causal mask.
+    """
+    chunks = CAUSAL_QUERY_CHUNKS
+    nodes = [*_transposed("attn.qkv.weight"), helper.make_node("Shape", ["x"], ["tokens"], start=1, end=2)]
+    bounds = ["chunk.zero"]
+    nodes.append(_int64_constant("chunk.zero", 0))
+    nodes.append(_int64_constant("chunk.one", 1))
+    nodes.append(_int64_constant("chunk.count", chunks))
+    for index in range(1, chunks):
+        nodes.append(_int64_constant(f"chunk.{index}", index))
+        nodes.append(helper.make_node("Mul", ["tokens", f"chunk.{index}"], [f"chunk.{index}.scaled"]))
+        nodes.append(helper.make_node("Div", [f"chunk.{index}.scaled", "chunk.count"], [f"chunk.{index}.start"]))
+        bounds.append(f"chunk.{index}.start")
+    bounds.append("tokens")
+    past, outputs = "", []
+    for index in range(chunks):
+        queries, attended, present = f"chunk.{index}.input", f"chunk.{index}.attention", f"chunk.{index}.present"
+        nodes.append(helper.make_node("Slice", [source, bounds[index], bounds[index + 1], "chunk.one"], [queries]))
+        nodes.append(helper.make_node(
+            "Attention", [queries, "attn.qkv.weight.T", "attn.qkv.bias", "", past], [attended, present],
+            domain=MICROSOFT_DOMAIN, num_heads=arch.head_count, unidirectional=1,
+        ))
+        past = present
+        outputs.append(attended)
+    nodes.append(helper.make_node("Concat", outputs, [output], axis=1))
+    return nodes
+
+
+def _int64_constant(name: str, value: int) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, TensorProto.INT64, [1], [value]))
 
 
 def _transposed(weight: str) -> list[onnx.NodeProto]:

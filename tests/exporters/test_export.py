@@ -8,6 +8,7 @@ from agent.model.arch import TINY
 from agent.model.parameters import block_shapes, embedding_shapes, head_shapes
 from exporters.export import ExportReport
 from exporters.graphs import SUPPLIED_WEIGHTS_LOCATION, graph_names
+from exporters.infer import CAUSAL_QUERY_CHUNKS
 from exporters.manifest import Manifest, sha256_file
 from exporters.validate import RELATIVE_TOLERANCE
 
@@ -57,9 +58,12 @@ def test_inference_graphs_take_their_weights_at_session_creation_not_from_a_file
 def test_the_inference_block_runs_fused_causal_attention(tiny_export: ExportReport) -> None:
     model = onnx.load(str(tiny_export.directory / "block_infer.onnx"), load_external_data=False)
     attention = [n for n in model.graph.node if n.op_type == "Attention"]
-    assert len(attention) == 1 and attention[0].domain == "com.microsoft"
-    attributes = {a.name: onnx.helper.get_attribute_value(a) for a in attention[0].attribute}
-    assert attributes == {"num_heads": TINY.head_count, "unidirectional": 1}
+    assert len(attention) == CAUSAL_QUERY_CHUNKS
+    for node in attention:
+        assert node.domain == "com.microsoft"
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert attributes == {"num_heads": TINY.head_count, "unidirectional": 1}
+    assert [n.input[4] for n in attention] == ["", *(n.output[1] for n in attention[:-1])]  # each chunk sees the past
     assert not {"Softmax", "Trilu", "Where"} & {n.op_type for n in model.graph.node}
 
 

@@ -42,7 +42,7 @@ from enum import Enum
 
 from .errors import ProtocolError
 from .network_view import LayerRange, NetworkView, NodeView
-from .pipeline_layout import balanced_bottleneck_ms, balanced_stages, bottleneck_ms
+from .pipeline_layout import balanced_bottleneck_ms, balanced_stages
 from .quorum_formation_pool import (
     SMALL_VIEW_NODES,
     Availability,
@@ -159,10 +159,10 @@ def _tier_windows(tier: Tier) -> list[set[int]]:
 
 @dataclass(frozen=True)
 class _Layout:
-    """One attempt's complete quorum; members are made only for the winner."""
+    """One attempt's complete quorum; stages and members are made only for the winner."""
 
     order: tuple[int, ...]  # pool indices in pipeline order, the founder as -1
-    stages: tuple[LayerRange, ...]  # the layers each runs
+    held: tuple[LayerRange, ...]  # what each holds
     speeds_ms_per_layer: tuple[float, ...]
     rank: tuple[float, int, float, int]  # bottleneck ms, size, latency sum, window
 
@@ -257,15 +257,18 @@ def _layout(
     founder: NodeView, pool: CandidatePool, order: Sequence[int], window: frozenset[int] = frozenset()
 ) -> _Layout | None:
     held, speeds = _held_and_speeds(founder, pool, order)
-    stages = balanced_stages(held, speeds, pool.layer_count)
-    if stages is None:
+    slowest_ms = balanced_bottleneck_ms(held, speeds, pool.layer_count)
+    if slowest_ms is None:
         return None
     latency_sum = sum(float(pool.latency_factors[i]) for i in order if i >= 0)
-    rank = (bottleneck_ms(stages, speeds), len(order), latency_sum, min(window, default=0))
-    return _Layout(order=tuple(order), stages=stages, speeds_ms_per_layer=tuple(speeds), rank=rank)
+    rank = (slowest_ms, len(order), latency_sum, min(window, default=0))
+    return _Layout(order=tuple(order), held=tuple(held), speeds_ms_per_layer=tuple(speeds), rank=rank)
 
 
 def _members(founder: NodeView, pool: CandidatePool, layout: _Layout) -> tuple[QuorumMember, ...]:
+    stages = balanced_stages(layout.held, layout.speeds_ms_per_layer, pool.layer_count)
+    if stages is None:  # cannot happen: _layout found this order's cut
+        raise ProtocolError(f"internal: no stage cut for the chosen order {layout.order}")
     return tuple(
         QuorumMember(
             node_id=founder.node_id if i < 0 else pool.node_id(i),
@@ -273,7 +276,7 @@ def _members(founder: NodeView, pool: CandidatePool, layout: _Layout) -> tuple[Q
             tier=founder.tier if i < 0 else tier_by_number(int(pool.tiers[i])),
             speed_ms_per_layer=speed,
         )
-        for i, stage, speed in zip(layout.order, layout.stages, layout.speeds_ms_per_layer, strict=True)
+        for i, stage, speed in zip(layout.order, stages, layout.speeds_ms_per_layer, strict=True)
     )
 
 

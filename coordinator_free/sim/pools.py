@@ -45,10 +45,25 @@ class IndexedSet:
             self._position[last] = position
 
     def draw(self, rng: random.Random, count: int) -> list[int]:
-        """Up to `count` distinct members, at random (all of them when there are few)."""
-        if len(self.items) <= count:
-            return list(self.items)
-        return rng.sample(self.items, count)
+        """Up to `count` distinct members, at random (all of them when there are few).
+
+        A few out of many (the usual case: a founder's 24 out of thousands):
+        uniform indices, redrawn on a repeat, about 3× cheaper than
+        `random.sample`'s integer draws; otherwise `random.sample`.
+        """
+        items = self.items
+        size = len(items)
+        if size <= count:
+            return list(items)
+        if 4 * count > size:
+            return rng.sample(items, count)
+        uniform, seen, chosen = rng.random, set(), []
+        while len(chosen) < count:
+            index = int(uniform() * size)
+            if index not in seen:
+                seen.add(index)
+                chosen.append(items[index])
+        return chosen
 
 
 class FreePools:

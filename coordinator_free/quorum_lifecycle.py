@@ -85,8 +85,8 @@ def replace(record: _Record, **changes: object) -> _Record:
     a lifecycle event's cost (the simulator applies millions of them).
     """
     values = record.__dict__
-    unknown = changes.keys() - values.keys()
-    if unknown:
+    if not changes.keys() <= values.keys():  # a containment test, no set built
+        unknown = changes.keys() - values.keys()
         raise TypeError(f"{type(record).__name__} has no field(s) {sorted(unknown)}")
     copy = object.__new__(type(record))
     copy.__dict__.update(values)
@@ -293,7 +293,9 @@ def apply_tick(state: QuorumState, event: Tick) -> QuorumState:
         if event.at_s - state.created_at_s >= state.config.proposal_timeout_s:
             return _dissolve(state, DissolveReason.PROPOSAL_TIMEOUT)
         return state
-    state = replace(state, members=tuple(_health_at(state.config, m, event.at_s) for m in state.members))
+    members = tuple(_health_at(state.config, m, event.at_s) for m in state.members)
+    if any(new is not old for new, old in zip(members, state.members, strict=True)):
+        state = replace(state, members=members)  # else the same state: no copy
     if any(m.health is MemberHealth.OFFLINE for m in state.members):
         return _dissolve(state, DissolveReason.MEMBER_LOST)
     if state.session_ends_s is not None and event.at_s >= state.session_ends_s:

@@ -130,9 +130,14 @@ def run_check(world: World, slot: int, token: int) -> None:
     record = world.book.records[slot]
     if record is None or record.token != token:
         return  # stale: the quorum is gone or was rescheduled
-    now_s, table = world.now_s, world.table
+    now_s = world.now_s
     credit(world, slot, now_s)
-    heard = tuple(table.node_id(row) for row in record.members if row not in record.silent)
+    silent = record.silent
+    heard = tuple(
+        m.member.node_id
+        for row, m in zip(record.members, record.state.members, strict=True)
+        if row not in silent
+    )
     apply(world, slot, Heartbeats(heard, now_s))
     reported = int(world.book.pending[slot])
     if reported:

@@ -58,6 +58,7 @@ from coordinator_free.aggregation_distances import (
 )
 from coordinator_free.aggregation_kernels import (
     RowGroups,
+    Workspace,
     blocks,
     combine,
     gram_matrix,
@@ -268,8 +269,9 @@ def _coordinate_wise(
 
     def reduce_part(starts: range) -> np.ndarray:
         dropped = np.zeros(count, dtype=np.int64)
-        mixed = np.empty(
-            (groups.sizes.size, config.block_coordinates), dtype=np.float32
+        workspace = Workspace()
+        mixed = workspace.array(
+            "mixed", (groups.sizes.size, config.block_coordinates), np.float32
         )
         for where, block in blocks(vectors, config.block_coordinates, starts):
             values = (
@@ -278,8 +280,13 @@ def _coordinate_wise(
             if config.method is AggregationMethod.MEDIAN:
                 result[where] = weighted_median_block(groups.expand(values), weights)
             else:
-                result[where], dropped_here = trimmed_mean_block(
-                    values, groups, weights32, trim_count
+                _, dropped_here = trimmed_mean_block(
+                    values,
+                    groups,
+                    weights32,
+                    trim_count,
+                    workspace=workspace,
+                    out=result[where],
                 )
                 dropped += dropped_here
         return dropped

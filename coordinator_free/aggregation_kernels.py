@@ -102,49 +102,87 @@ def column_ranks_by_sort(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+class Workspace:
+    """Named scratch arrays reused block after block (one per thread).
+
+    A fresh multi-megabyte temporary per block is memory the allocator maps
+    and unmaps each time: page faults, which also serialise the threads
+    (measured: no speed-up from a second thread until the buffers were reused).
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = np.empty(size, dtype=dtype)
+            self._buffers[name] = buffer
+        return buffer[:size].reshape(shape)
+
+
 def column_ranks_by_comparison(
-    values: np.ndarray, sizes: np.ndarray | None = None
+    values: np.ndarray,
+    sizes: np.ndarray | None = None,
+    workspace: Workspace | None = None,
 ) -> np.ndarray:
     """Ranks of each row's value in its column, ties by row; with `sizes`, row
-    g stands for sizes[g] equal values and gets the rank of the first of them."""
+    g stands for sizes[g] equal values and gets the rank of the first of them.
+    With a workspace the result lives in it until the next call."""
     # rank_j = Σ sizes of {i < j: x_i <= x_j} + of {l > j: x_l < x_j}. Start
     # every row at the size of the rows above it and move it for each row
     # above it that is larger.
     rows, columns = values.shape
+    space = workspace or Workspace()
     sizes = np.ones(rows, dtype=np.int8) if sizes is None else sizes
     if int(sizes.sum()) > 127:
         raise ValueError(
             f"int8 ranks hold at most 127 values, got {int(sizes.sum())}; use column_ranks_by_sort"
         )
-    above = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int8)
-    ranks = np.repeat(above[:, None], columns, axis=1)
+    ranks = space.array("first_ranks", (rows, columns), np.int8)
+    ranks[...] = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int8)[:, None]
+    counts = space.array("counts", (columns,), np.int8)
     for row in range(rows - 1):
-        later_smaller = values[row] > values[row + 1 :]
-        ranks[row] += later_smaller.sum(axis=0, dtype=np.int8)
+        later = (rows - row - 1, columns)
+        later_smaller = np.greater(
+            values[row], values[row + 1 :], out=space.array("compare", later, np.bool_)
+        )
+        ranks[row] += np.sum(later_smaller, axis=0, dtype=np.int8, out=counts)
         # A later row standing for s values counts s times: s − 1 more adds
         # of a bool row are cheaper than weighting the whole comparison.
-        for later in np.flatnonzero(sizes[row + 1 :] > 1):
-            for _ in range(int(sizes[row + 1 + later]) - 1):
-                ranks[row] += later_smaller[later]
+        for index in np.flatnonzero(sizes[row + 1 :] > 1):
+            for _ in range(int(sizes[row + 1 + index]) - 1):
+                ranks[row] += later_smaller[index]
         if sizes[row] == 1:
             ranks[row + 1 :] -= later_smaller
         else:
-            ranks[row + 1 :] -= later_smaller * sizes[row]
+            scaled = space.array("scaled", later, np.int8)
+            ranks[row + 1 :] -= np.multiply(later_smaller, sizes[row], out=scaled)
     return ranks
 
 
-def ranks_in_group_order(group_values: np.ndarray, groups: RowGroups) -> np.ndarray:
+def ranks_in_group_order(
+    group_values: np.ndarray, groups: RowGroups, workspace: Workspace | None = None
+) -> np.ndarray:
     """Ranks of the rows listed in `groups.order` (ties by that order)."""
     rows = groups.group_of_row.size
     if rows > RANK_BY_COMPARISON_MAX_ROWS:
         return column_ranks_by_sort(groups.expand(group_values, in_order=True))
-    first_ranks = column_ranks_by_comparison(group_values, groups.sizes)
-    ranks = np.repeat(first_ranks, groups.sizes, axis=0)
-    # The rows of a group follow its first one rank by rank.
-    within = np.arange(rows, dtype=np.int8) - np.repeat(
-        groups.starts.astype(np.int8), groups.sizes
+    space = workspace or Workspace()
+    first_ranks = column_ranks_by_comparison(group_values, groups.sizes, space)
+    if groups.sizes.size == rows:
+        return first_ranks
+    ranks = np.take(
+        first_ranks,
+        groups.group_of_row[groups.order],
+        axis=0,
+        out=space.array("ranks", (rows, group_values.shape[1]), np.int8),
+        mode="clip",  # the default mode buffers `out` (a copy); the indices are valid
     )
-    ranks += within[:, None]
+    # The rows of a group follow its first one rank by rank.
+    within = np.arange(rows) - np.repeat(groups.starts, groups.sizes)
+    ranks += within.astype(np.int8)[:, None]
     return ranks
 
 
@@ -153,37 +191,67 @@ def trimmed_mean_block(
     groups: RowGroups,
     weights: np.ndarray,
     trim_count: int,
+    *,
+    workspace: Workspace | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean of each column without its `trim_count` lowest and highest values.
 
     `group_values` holds one row per group of `groups`. Returns the column
-    means and, per original row, how many of its values were dropped.
-    `weights` (float32, one per original row) stay with their values: a
-    dropped value takes its weight with it.
+    means (in `out` if given) and, per original row, how many of its values
+    were dropped. `weights` (float32, one per original row) stay with their
+    values: a dropped value takes its weight with it.
     """
     rows = groups.group_of_row.size
-    columns = group_values.shape[1]
+    count, columns = group_values.shape
+    means = np.empty(columns, dtype=np.float32) if out is None else out
     if trim_count == 0:
         group_weights = np.bincount(groups.group_of_row, weights).astype(np.float32)
-        total = weights.sum(dtype=np.float32)
-        return (group_weights @ group_values) / total, np.zeros(rows, dtype=np.int64)
-    ranks = ranks_in_group_order(group_values, groups)
-    kept = (ranks >= trim_count) & (ranks < rows - trim_count)
+        np.divide(
+            group_weights @ group_values, weights.sum(dtype=np.float32), out=means
+        )
+        return means, np.zeros(rows, dtype=np.int64)
+    space = workspace or Workspace()
+    ranks = ranks_in_group_order(group_values, groups, space)
+    kept = np.greater_equal(
+        ranks, trim_count, out=space.array("kept", ranks.shape, np.bool_)
+    )
+    kept &= np.less(
+        ranks, rows - trim_count, out=space.array("below", ranks.shape, np.bool_)
+    )
     # Multiplying by a 0/1 weight, not np.where: where() branches per element,
     # and on a random keep pattern it took 102 ms per 3.1 M coordinates to this 6.
-    kept_weights = np.multiply(kept, weights[groups.order][:, None], dtype=np.float32)
-    # Rows of a group share their values: sum their kept weights first (row
-    # adds; np.add.reduceat over axis 0 was 30× slower).
-    group_kept_weights = kept_weights
-    if groups.sizes.size < rows:
+    kept_weights = np.multiply(
+        kept,
+        weights[groups.order][:, None],
+        out=space.array("kept_weights", ranks.shape, np.float32),
+    )
+    if count < rows:
+        # Rows of a group share their values: sum their kept weights first
+        # (row adds; np.add.reduceat over axis 0 was 30× slower).
         for start, size in zip(groups.starts, groups.sizes):
             for extra in range(start + 1, start + size):
                 kept_weights[start] += kept_weights[extra]
-        group_kept_weights = np.take(kept_weights, groups.starts, axis=0)
-    kept_total = np.einsum("ij,ij->j", group_kept_weights, group_values)
+        kept_weights = np.take(
+            kept_weights,
+            groups.starts,
+            axis=0,
+            out=space.array("group_kept_weights", (count, columns), np.float32),
+            mode="clip",
+        )
+    kept_total = np.einsum(
+        "ij,ij->j",
+        kept_weights,
+        group_values,
+        out=space.array("kept_total", (columns,), np.float32),
+    )
+    kept_weight = np.sum(
+        kept_weights, axis=0, out=space.array("kept_weight", (columns,), np.float32)
+    )
+    np.divide(kept_total, kept_weight, out=means)
     dropped = np.empty(rows, dtype=np.int64)
     dropped[groups.order] = [columns - np.count_nonzero(row) for row in kept]
-    return kept_total / group_kept_weights.sum(axis=0), dropped
+    return means, dropped
 
 
 def weighted_median_block(values: np.ndarray, weights: np.ndarray) -> np.ndarray:

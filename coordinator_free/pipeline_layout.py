@@ -87,10 +87,15 @@ def balanced_bottleneck_ms(
     count = len(held)
     if count == 0 or count > layer_count or held[0].start > 0 or held[-1].stop < layer_count:
         return None
+    # The same comparisons as balanced_cuts written as branches (no min/max calls: this is
+    # formation's innermost loop); ints compare exactly, and a float max is the larger value.
     latest = [layer_count] * count
     bound = layer_count
     for index in range(count - 2, -1, -1):
-        bound = min(bound - 1, held[index].stop)
+        bound -= 1
+        stop = held[index].stop
+        if stop < bound:
+            bound = stop
         latest[index] = bound
     speeds_per_ms = [1.0 / speed for speed in speeds_ms_per_layer]
     total_speed = sum(speeds_per_ms)
@@ -98,11 +103,16 @@ def balanced_bottleneck_ms(
     for index in range(count - 1):
         running_speed += speeds_per_ms[index]
         target = math.floor(layer_count * running_speed / total_speed + 0.5)
-        earliest = max(cut + 1, held[index + 1].start)
+        earliest = held[index + 1].start
+        if earliest <= cut:
+            earliest = cut + 1
         bound = latest[index]
         if earliest > bound:
             return None
-        following = earliest if target < earliest else min(target, bound)
-        slowest_ms = max(slowest_ms, (following - cut) * speeds_ms_per_layer[index])
+        following = earliest if target < earliest else (target if target < bound else bound)
+        stage_ms = (following - cut) * speeds_ms_per_layer[index]
+        if stage_ms > slowest_ms:
+            slowest_ms = stage_ms
         cut = following
-    return max(slowest_ms, (layer_count - cut) * speeds_ms_per_layer[-1])
+    last_ms = (layer_count - cut) * speeds_ms_per_layer[-1]
+    return last_ms if last_ms > slowest_ms else slowest_ms

@@ -218,27 +218,40 @@ def _add_member(
     founder: NodeView, pool: CandidatePool, available: Availability, order: list[int]
 ) -> list[int] | None:
     """The order with one more member where a valid stage cut exists, or None."""
-    held, speeds = _held_and_speeds(founder, pool, order)
+    held = speeds = None
+    key = tuple(order)
     while True:
         pick = pool.best_extra(available)
         if pick is None:
             return None
         available[pick] = False
-        pick_held, pick_speed = pool.held(pick), float(pool.speeds_ms_per_layer[pick])
-        best_position, best_ms = -1, math.inf
-        # balanced_cuts refuses an order whose first member misses layer 0 or whose last
-        # misses the head; the block covers both, so only the pick can: skip those trials.
-        first = 0 if pick_held.start == 0 else 1
-        last = len(order) + 1 if pick_held.stop >= pool.layer_count else len(order)
-        for position in range(first, last):
-            held.insert(position, pick_held)
-            speeds.insert(position, pick_speed)
-            cost_ms = balanced_bottleneck_ms(held, speeds, pool.layer_count)
-            del held[position], speeds[position]
-            if cost_ms is not None and cost_ms < best_ms:  # first of the smallest bottleneck
-                best_position, best_ms = position, cost_ms
+        # Both tier windows often try the same pick on the same order: the trial depends on
+        # nothing else, so the second window reuses the first's position.
+        best_position = pool.insertions.get((key, pick))
+        if best_position is None:
+            if held is None:
+                held, speeds = _held_and_speeds(founder, pool, order)
+            best_position = pool.insertions[(key, pick)] = _best_position(pool, held, speeds, pick)
         if best_position >= 0:
             return [*order[:best_position], pick, *order[best_position:]]
+
+
+def _best_position(pool: CandidatePool, held: list[LayerRange], speeds: list[float], pick: int) -> int:
+    """Where `pick` joins the order (held, speeds) with the smallest bottleneck, or -1."""
+    pick_held, pick_speed = pool.held(pick), float(pool.speeds_ms_per_layer[pick])
+    best_position, best_ms = -1, math.inf
+    # balanced_cuts refuses an order whose first member misses layer 0 or whose last
+    # misses the head; the block covers both, so only the pick can: skip those trials.
+    first = 0 if pick_held.start == 0 else 1
+    last = len(held) + 1 if pick_held.stop >= pool.layer_count else len(held)
+    for position in range(first, last):
+        held.insert(position, pick_held)
+        speeds.insert(position, pick_speed)
+        cost_ms = balanced_bottleneck_ms(held, speeds, pool.layer_count)
+        del held[position], speeds[position]
+        if cost_ms is not None and cost_ms < best_ms:  # first of the smallest bottleneck
+            best_position, best_ms = position, cost_ms
+    return best_position
 
 
 def _founder_range(founder: NodeView) -> LayerRange:

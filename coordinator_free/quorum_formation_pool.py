@@ -49,6 +49,9 @@ class CandidatePool:
     held_scores: Sequence[float]  # layers held / latency factor: the score of an extra member
     vectorised: bool  # numpy columns (True) or Python lists (False)
     held_ranges: dict[int, LayerRange] = field(default_factory=dict)  # built on first use
+    # (order, pick) -> where formation inserts the extra member `pick` (-1: nowhere); the
+    # tier windows share it. Filled by quorum_formation._add_member.
+    insertions: dict[tuple[tuple[int, ...], int], int] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -147,27 +150,27 @@ def candidate_pool(
         return _numpy_pool(founder, view, latency_ms, excluded)
     layer_count, founder_tier = view.layer_count, int(founder.tier)
     skipped = {founder.node_id, *excluded}
+    lowest_tier, highest_tier = founder_tier - 1, min(founder_tier + 1, int(SLOWEST_PIPELINE_TIER))
     positions, starts, stops, tiers, speeds, factors, scores = [], [], [], [], [], [], []
+    latency_of = latency_ms.get
     for position, node in enumerate(view.nodes):
-        held, tier = node.layer_range, int(node.tier)
-        if (
-            held is None
-            or held.start >= layer_count
-            or node.quorum_id is not None
-            or not -1 <= tier - founder_tier <= 1
-            or tier > SLOWEST_PIPELINE_TIER
-            or node.node_id in skipped
-        ):
+        held = node.layer_range
+        if held is None or node.quorum_id is not None:
             continue
-        stop = min(held.stop, layer_count)
-        factor = 1.0 + latency_ms.get(node.node_id, FORMATION_UNKNOWN_LATENCY_MS) / FORMATION_LATENCY_SCALE_MS
+        start, tier, node_id = held.start, int(node.tier), node.node_id
+        if start >= layer_count or not lowest_tier <= tier <= highest_tier or node_id in skipped:
+            continue
+        stop = held.stop
+        if stop > layer_count:
+            stop = layer_count
+        factor = 1.0 + latency_of(node_id, FORMATION_UNKNOWN_LATENCY_MS) / FORMATION_LATENCY_SCALE_MS
         positions.append(position)
-        starts.append(held.start)
+        starts.append(start)
         stops.append(stop)
         tiers.append(tier)
         speeds.append(node.speed_ms_per_layer)
         factors.append(factor)
-        scores.append((stop - held.start) / factor)
+        scores.append((stop - start) / factor)
     return CandidatePool(
         view=view,
         layer_count=layer_count,

@@ -16,7 +16,7 @@ alike; the figures are medians. Goals (issue "One node, alone"): ONNX forward
 ≤ 0.9× torch and ≥ 70 % of peak; int8 ≤ 0.65× fp32 with relative RMS error ≤ 1 %;
 ONNX train step ≤ 1.1× torch.
 
-    python benchmarks/layer_speed.py [--arch genesis] [--rounds 15] [--threads N] [--json FILE]
+    python benchmarks/layer_speed.py [--arch genesis] [--rounds 15] [--threads N] [--settle-ms 100] [--json FILE]
 """
 
 from __future__ import annotations
@@ -74,8 +74,19 @@ def block_forward_flops(arch: Architecture, batch: int, tokens: int) -> float:
     return float(dense + attention)
 
 
-def interleaved(candidates: dict[str, Callable[[], object]], rounds: int, warmup: int = 2) -> dict[str, float]:
-    """Median ms per call of each candidate, order rotated every round."""
+def interleaved(
+    candidates: dict[str, Callable[[], object]], rounds: int, warmup: int = 2, settle_s: float = 0.0
+) -> dict[str, float]:
+    """Median ms per call of each candidate, order rotated every round.
+
+    settle_s: pause before each timed call, so worker threads a previous
+    candidate left spinning (torch's OpenMP pool spins after each parallel
+    region) do not take a core from the next one: in the agent one process
+    runs one engine, here both share two cores. Measured on the genesis block
+    (2 threads, quiet): ONNX forward 76.6 ms right after a torch forward, 73.0
+    ms after a 100 ms pause; torch forward 84.1 ms right after an ONNX one,
+    82.9 ms after the pause.
+    """
     for _ in range(warmup):
         for run in candidates.values():
             run()
@@ -83,6 +94,7 @@ def interleaved(candidates: dict[str, Callable[[], object]], rounds: int, warmup
     samples: dict[str, list[float]] = {name: [] for name in names}
     for index in range(rounds):
         for name in names[index % len(names):] + names[:index % len(names)]:
+            time.sleep(settle_s)
             samples[name].append(_timed(candidates[name]) * 1e3)
     return {name: statistics.median(values) for name, values in samples.items()}
 
@@ -115,6 +127,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--settle-ms", type=float, default=100.0, help="pause before each timed call (see interleaved)")
     args = parser.parse_args()
 
     import torch
@@ -161,12 +174,13 @@ def main() -> int:
             "onnx train step": lambda: onnx_training.backward(x, grad_outputs=grad_y),
             "onnx fwd, training stage": lambda: onnx_training.forward(x),
         }
-        ms = interleaved(candidates, args.rounds)
+        ms = interleaved(candidates, args.rounds, settle_s=args.settle_ms / 1e3)
     if onnx_stage.forward_kind != "infer" or onnx_training.forward_kind != "forward":
         raise SystemExit(f"stages ran {onnx_stage.forward_kind}/{onnx_training.forward_kind} graphs, not infer/forward")
 
     flops = block_forward_flops(arch, args.batch, tokens)
-    print(f"\n{arch.name} block, {args.batch} x {tokens} tokens, median of {args.rounds} interleaved rounds")
+    print(f"\n{arch.name} block, {args.batch} x {tokens} tokens, median of {args.rounds} interleaved rounds, "
+          f"{args.settle_ms:g} ms pause before each call")
     print(f"{'candidate':<24} {'ms/layer':>10} {'% of peak':>10}")
     for name, value in ms.items():
         work = flops * (3 if "train step" in name else 1)  # backward ≈ 2× forward

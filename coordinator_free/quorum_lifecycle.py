@@ -199,10 +199,12 @@ def apply_heartbeats(state: QuorumState, event: Heartbeats) -> QuorumState:
     """A Heartbeat from each of `event.node_ids` at `event.at_s`, with one copy of the state."""
     if state.phase is QuorumPhase.DISSOLVED:
         return state
-    heard = frozenset(event.node_ids)
+    heard, at_s, offline = event.node_ids, event.at_s, MemberHealth.OFFLINE
+    if len(heard) > 8:  # a quorum's few ids are scanned faster as a tuple
+        heard = frozenset(heard)
     members = tuple(
-        replace(m, last_heartbeat_s=max(m.last_heartbeat_s, event.at_s), health=MemberHealth.HEALTHY)
-        if m.node_id in heard and m.health is not MemberHealth.OFFLINE
+        replace(m, last_heartbeat_s=max(m.last_heartbeat_s, at_s), health=MemberHealth.HEALTHY)
+        if m.member.node_id in heard and m.health is not offline
         else m
         for m in state.members
     )
@@ -293,9 +295,10 @@ def apply_tick(state: QuorumState, event: Tick) -> QuorumState:
         if event.at_s - state.created_at_s >= state.config.proposal_timeout_s:
             return _dissolve(state, DissolveReason.PROPOSAL_TIMEOUT)
         return state
-    members = tuple(_health_at(state.config, m, event.at_s) for m in state.members)
+    config, at_s = state.config, event.at_s
+    members = [_health_at(config, m, at_s) for m in state.members]
     if any(new is not old for new, old in zip(members, state.members, strict=True)):
-        state = replace(state, members=members)  # else the same state: no copy
+        state = replace(state, members=tuple(members))  # else the same state: no copy
     if any(m.health is MemberHealth.OFFLINE for m in state.members):
         return _dissolve(state, DissolveReason.MEMBER_LOST)
     if state.session_ends_s is not None and event.at_s >= state.session_ends_s:

@@ -87,3 +87,21 @@ def test_async_contribution_counts_with_its_weight_and_a_wrong_start_is_refused(
         weights, left_out = logged_rounds(holder)[submitted.round_number]
         assert prefix in weights, (weights, left_out)
         assert weights[prefix] == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_lone_holder_counts_an_async_contribution_in_a_round_it_runs(launcher, tmp_path):
+    # A holder with no cohort passes its rounds alone. Each such round counts as
+    # passed, so a contribution aimed at it is told round_closed and lands in a
+    # round the holder really runs (before, it waited for a round that never came).
+    network = ("--network", f"lone-{os.getpid()}-{time.monotonic_ns()}")
+    a = launcher.start("a", *network, *cohort_args(sync_interval=5, max_steps=3000))
+    resume(a)
+    wait_for(lambda: "step 20/" in a.log_path.read_text(errors="replace"), timeout_s=60,
+             what="the lone holder to pass a few rounds alone")
+    node_id, submitted, code = asyncio.run(contribute(tmp_path, [a], network[1]))
+    assert code == m.WRONG_START_WEIGHTS
+    assert submitted.holders == (a.node_id,)
+    wait_for(lambda: submitted.round_number in logged_rounds(a), timeout_s=40,
+             what=f"round {submitted.round_number} on the lone holder")
+    weights, left_out = logged_rounds(a)[submitted.round_number]
+    assert node_id[:12] in weights and left_out == [], (weights, left_out)

@@ -29,6 +29,7 @@ changes a bit of the result. Measured costs: docs/PERFORMANCE_aggregation.md.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,14 +58,15 @@ def trim_count_for(contribution_count: int, trim_fraction: float) -> int:
 class RowGroups:
     """Rows with identical values by construction, groups numbered by first row.
 
-    `order` lists the rows group by group (each group's rows in row order):
-    the order in which equal values are ranked.
+    Equal values rank in group order: by group, then by row within the group.
+    Work arrays hold the rows as `stored_rows`: each group's first row (in
+    group order, so row g of a work array is group g), then the other rows.
     """
 
     group_of_row: np.ndarray  # (rows,) intp
     sizes: np.ndarray  # (groups,) int8 rows per group
     first_rows: np.ndarray  # (groups,) intp
-    order: np.ndarray  # (rows,) intp rows sorted by (group, row)
+    stored_rows: np.ndarray  # (rows,) intp: first rows, then the others by (group, row)
 
     @classmethod
     def of_identical_rows(cls, matrix: np.ndarray) -> RowGroups:
@@ -75,24 +77,32 @@ class RowGroups:
         group_of_row = np.array(
             [group_by_bytes[row.tobytes()] for row in matrix], dtype=np.intp
         )
+        first_rows = np.unique(group_of_row, return_index=True)[1]
+        others = np.setdiff1d(np.arange(group_of_row.size), first_rows)
+        others = others[np.argsort(group_of_row[others], kind="stable")]
         return cls(
             group_of_row=group_of_row,
             sizes=np.bincount(group_of_row).astype(np.int8),
-            first_rows=np.unique(group_of_row, return_index=True)[1],
-            order=np.argsort(group_of_row, kind="stable"),
+            first_rows=first_rows,
+            stored_rows=np.concatenate([first_rows, others]).astype(np.intp),
         )
 
-    @property
-    def starts(self) -> np.ndarray:
-        """Where each group begins in `order`."""
-        return np.concatenate([[0], np.cumsum(self.sizes[:-1], dtype=np.intp)])
+    @functools.cached_property
+    def extra_rows(self) -> list[tuple[int, int]]:
+        """(group, place within the group) of each stored row after the first rows."""
+        count = self.sizes.size
+        groups = self.group_of_row[self.stored_rows[count:]]
+        places = [
+            int(np.count_nonzero(groups[: i + 1] == g)) for i, g in enumerate(groups)
+        ]
+        return list(zip(groups.tolist(), places))
 
-    def expand(self, group_values: np.ndarray, *, in_order: bool = False) -> np.ndarray:
-        """(groups × C) values to one row per original row (or per row of `order`)."""
-        if self.sizes.size == self.group_of_row.size:
+    def expand(self, group_values: np.ndarray, *, stored: bool = False) -> np.ndarray:
+        """(groups × C) values to one row per original row (or per stored row)."""
+        if self.sizes.size == self.group_of_row.size and not stored:
             return group_values
-        index = self.group_of_row[self.order] if in_order else self.group_of_row
-        return np.take(group_values, index, axis=0)
+        rows = self.stored_rows if stored else np.arange(self.group_of_row.size)
+        return np.take(group_values, self.group_of_row[rows], axis=0)
 
 
 def column_ranks_by_sort(values: np.ndarray) -> np.ndarray:
@@ -126,6 +136,8 @@ def column_ranks_by_comparison(
     values: np.ndarray,
     sizes: np.ndarray | None = None,
     workspace: Workspace | None = None,
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Ranks of each row's value in its column, ties by row; with `sizes`, row
     g stands for sizes[g] equal values and gets the rank of the first of them.
@@ -140,7 +152,7 @@ def column_ranks_by_comparison(
         raise ValueError(
             f"int8 ranks hold at most 127 values, got {int(sizes.sum())}; use column_ranks_by_sort"
         )
-    ranks = space.array("first_ranks", (rows, columns), np.int8)
+    ranks = space.array("first_ranks", (rows, columns), np.int8) if out is None else out
     ranks[...] = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int8)[:, None]
     counts = space.array("counts", (columns,), np.int8)
     for row in range(rows - 1):
@@ -162,27 +174,25 @@ def column_ranks_by_comparison(
     return ranks
 
 
-def ranks_in_group_order(
+def ranks_of_stored_rows(
     group_values: np.ndarray, groups: RowGroups, workspace: Workspace | None = None
 ) -> np.ndarray:
-    """Ranks of the rows listed in `groups.order` (ties by that order)."""
-    rows = groups.group_of_row.size
+    """Ranks of the rows in `groups.stored_rows` order (equal values in group order)."""
+    rows, count = groups.group_of_row.size, groups.sizes.size
     if rows > RANK_BY_COMPARISON_MAX_ROWS:
-        return column_ranks_by_sort(groups.expand(group_values, in_order=True))
+        # A stable sort of the rows listed group by group, read back as stored.
+        by_group = np.argsort(groups.group_of_row, kind="stable")
+        ranks = column_ranks_by_sort(
+            np.take(group_values, groups.group_of_row[by_group], axis=0)
+        )
+        place_in_by_group = np.argsort(by_group)
+        return ranks[place_in_by_group[groups.stored_rows]]
     space = workspace or Workspace()
-    first_ranks = column_ranks_by_comparison(group_values, groups.sizes, space)
-    if groups.sizes.size == rows:
-        return first_ranks
-    ranks = np.take(
-        first_ranks,
-        groups.group_of_row[groups.order],
-        axis=0,
-        out=space.array("ranks", (rows, group_values.shape[1]), np.int8),
-        mode="clip",  # the default mode buffers `out` (a copy); the indices are valid
-    )
-    # The rows of a group follow its first one rank by rank.
-    within = np.arange(rows) - np.repeat(groups.starts, groups.sizes)
-    ranks += within.astype(np.int8)[:, None]
+    ranks = space.array("ranks", (rows, group_values.shape[1]), np.int8)
+    column_ranks_by_comparison(group_values, groups.sizes, space, out=ranks[:count])
+    # The other rows of a group follow its first one rank by rank.
+    for index, (group, place) in enumerate(groups.extra_rows):
+        np.add(ranks[group], place, out=ranks[count + index])
     return ranks
 
 
@@ -212,7 +222,7 @@ def trimmed_mean_block(
         )
         return means, np.zeros(rows, dtype=np.int64)
     space = workspace or Workspace()
-    ranks = ranks_in_group_order(group_values, groups, space)
+    ranks = ranks_of_stored_rows(group_values, groups, space)
     kept = np.greater_equal(
         ranks, trim_count, out=space.array("kept", ranks.shape, np.bool_)
     )
@@ -223,34 +233,27 @@ def trimmed_mean_block(
     # and on a random keep pattern it took 102 ms per 3.1 M coordinates to this 6.
     kept_weights = np.multiply(
         kept,
-        weights[groups.order][:, None],
+        weights[groups.stored_rows][:, None],
         out=space.array("kept_weights", ranks.shape, np.float32),
     )
-    if count < rows:
-        # Rows of a group share their values: sum their kept weights first
-        # (row adds; np.add.reduceat over axis 0 was 30× slower).
-        for start, size in zip(groups.starts, groups.sizes):
-            for extra in range(start + 1, start + size):
-                kept_weights[start] += kept_weights[extra]
-        kept_weights = np.take(
-            kept_weights,
-            groups.starts,
-            axis=0,
-            out=space.array("group_kept_weights", (count, columns), np.float32),
-            mode="clip",
-        )
+    # Rows of a group share their values: add the other rows' kept weights to
+    # their group's first row (np.add.reduceat over axis 0 was 30× slower).
+    for index, (group, _) in enumerate(groups.extra_rows):
+        kept_weights[group] += kept_weights[count + index]
     kept_total = np.einsum(
         "ij,ij->j",
-        kept_weights,
+        kept_weights[:count],
         group_values,
         out=space.array("kept_total", (columns,), np.float32),
     )
     kept_weight = np.sum(
-        kept_weights, axis=0, out=space.array("kept_weight", (columns,), np.float32)
+        kept_weights[:count],
+        axis=0,
+        out=space.array("kept_weight", (columns,), np.float32),
     )
     np.divide(kept_total, kept_weight, out=means)
     dropped = np.empty(rows, dtype=np.int64)
-    dropped[groups.order] = [columns - np.count_nonzero(row) for row in kept]
+    dropped[groups.stored_rows] = [columns - np.count_nonzero(row) for row in kept]
     return means, dropped
 
 

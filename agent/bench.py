@@ -40,7 +40,7 @@ from .storage import write_atomic
 
 log = logging.getLogger(__name__)
 
-BENCH_VERSION = 1
+BENCH_VERSION = 2  # 2: ONNX forward runs the baked inference graphs
 CACHE_NAME = "bench-cache.json"
 ENGINE_PACKAGES = {"onnx": "onnxruntime", "torch": "torch"}
 

@@ -127,7 +127,11 @@ class NetworkView:
     def __post_init__(self) -> None:
         if self.layer_count < 1:
             raise ProtocolError(f"layer_count must be >= 1, got {self.layer_count}")
-        if len(self.by_id) != len(self.nodes):
+        # by_id is needed at once (the duplicate check): stored where cached_property would
+        # store it, without its per-access lock (the simulator builds ~10^5 views).
+        by_id = {node.node_id: node for node in self.nodes}
+        self.__dict__["by_id"] = by_id
+        if len(by_id) != len(self.nodes):
             duplicates = sorted(i for i, c in Counter(n.node_id for n in self.nodes).items() if c > 1)
             raise ProtocolError(f"a view lists each node once; repeated node ids: {duplicates[:5]}")
 

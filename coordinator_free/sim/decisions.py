@@ -50,7 +50,10 @@ def formation_pass(world: World) -> None:
     if world.network_size < 2:
         return
     table, now_s = world.table, world.now_s
-    founders = [row for row in world.pools.members() if table.retry_s[row] <= now_s]
+    # Every free node, in pool order, whose retry time has come: one numpy mask instead of
+    # a Python loop reading a numpy scalar per free node (tens of thousands at 100k nodes).
+    free = np.fromiter(world.pools.members(), dtype=np.int64, count=len(world.pools))
+    founders = free[table.retry_s[free] <= now_s].tolist()
     for index in world.rng.permutation(len(founders)):
         row = founders[int(index)]
         if row in world.pools and not try_found(world, row):

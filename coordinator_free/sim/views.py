@@ -107,4 +107,4 @@ def mode_view(world: World, deciders: Sequence[int]) -> NetworkView:
         rows = world.online.items
     else:
         rows = list(dict.fromkeys([*world.online.draw(world.prng, size), *deciders]))
-    return NetworkView(tuple(table.view(row) for row in rows), world.depth)
+    return NetworkView(tuple(table.views(rows)), world.depth)

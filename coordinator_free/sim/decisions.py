@@ -68,24 +68,24 @@ def mode_pass(world: World) -> None:
         & (table.quorum[:count] < 0)
         & (table.retry_s[:count] <= now_s)
     )
-    deciders = sorted(world.mode_dirty.union(int(row) for row in due))
+    # The deciders' columns read as numpy masks, not one numpy scalar per row and test.
+    deciders = np.array(sorted(world.mode_dirty.union(due.tolist())), dtype=np.int64)
     world.mode_dirty.clear()
-    deciders = [row for row in deciders if table.online[row]]
-    for row in deciders:
-        if not table.admitted[row]:
-            table.set_mode(row, Mode.IDLE, now_s)
-    members = [
-        row for row in deciders if table.admitted[row] and table.quorum[row] >= 0
-    ]
-    free = [row for row in deciders if table.admitted[row] and table.quorum[row] < 0]
+    deciders = deciders[table.online[deciders]]
+    admitted = table.admitted[deciders]
+    for row in deciders[~admitted].tolist():
+        table.set_mode(row, Mode.IDLE, now_s)
+    in_quorum = table.quorum[deciders] >= 0
+    members = deciders[admitted & in_quorum].tolist()
+    free_rows = deciders[admitted & ~in_quorum]
+    free = free_rows.tolist()
     _decide_members(world, members)
     chunk = 1 if world.network_size <= world.scenario.views.sample_size else _CHUNK
     for start in range(0, len(free), chunk):
         _decide(world, free[start : start + chunk], quorum_available=False)
-    views = world.scenario.views
-    for row in free:
-        wait_s = views.formation_retry_s if row in world.pools else views.mode_recheck_s
-        table.retry_s[row] = max(table.retry_s[row], now_s + wait_s)
+    views, pools = world.scenario.views, world.pools
+    wait_s = [views.formation_retry_s if row in pools else views.mode_recheck_s for row in free]
+    table.retry_s[free_rows] = np.maximum(table.retry_s[free_rows], now_s + np.array(wait_s, dtype=np.float64))
 
 
 def _decide_members(world: World, rows: list[int]) -> None:

@@ -52,8 +52,9 @@ def serve_inference(world: World, dt: float) -> None:
     picks = world.rng.integers(
         0, live.size, size=(requests, min(config.quorum_choices, live.size))
     )
-    for choices in picks:
-        slots = [int(live[i]) for i in choices]
+    live_slots = live.tolist()  # Python ints: the loop reads no numpy scalar
+    for choices in picks.tolist():
+        slots = [live_slots[i] for i in choices]
         for slot in slots:
             if slot not in prices:
                 prices[slot] = _price(world, slot)

@@ -49,6 +49,16 @@ class Heartbeats:
 
 
 @dataclass(frozen=True)
+class CheckIn:
+    """A quorum's periodic report as one state change: Heartbeats(node_ids, at_s), then
+    BatchesCompleted(batches, at_s), then Tick(at_s) — the same state as the three in turn."""
+
+    node_ids: tuple[NodeId, ...]  # members heard since the last report
+    batches: int  # batches the pipeline finished since the last report
+    at_s: float
+
+
+@dataclass(frozen=True)
 class LatencySample:
     """One measurement of a member's stage; the lifecycle compares it per layer (see there)."""
 
@@ -102,6 +112,7 @@ QuorumEvent = (
     | ProposalRefused
     | Heartbeat
     | Heartbeats
+    | CheckIn
     | LatencySample
     | BatchesCompleted
     | MemberLeaving

@@ -12,14 +12,12 @@ from typing import TYPE_CHECKING
 from coordinator_free.quorum_events import (
     ArchitectureUpgraded,
     AuditFailed,
-    BatchesCompleted,
+    CheckIn,
     Heartbeat,
-    Heartbeats,
     LatencySample,
     MemberLeaving,
     MemberReplaced,
     ProposalsAccepted,
-    Tick,
 )
 from coordinator_free.quorum_formation import (
     FormationFailure,
@@ -138,12 +136,12 @@ def run_check(world: World, slot: int, token: int) -> None:
         for row, m in zip(record.members, record.state.members, strict=True)
         if row not in silent
     )
-    apply(world, slot, Heartbeats(heard, now_s))
     reported = int(world.book.pending[slot])
+    # Heartbeats, BatchesCompleted (when any) and Tick as one CheckIn: the same state.
+    apply(world, slot, CheckIn(heard, reported, now_s))
+    world.tallies.lifecycle_events += 2 if reported else 1  # counted as the events it stands for
     if reported:
-        apply(world, slot, BatchesCompleted(reported, now_s))
         world.book.pending[slot] -= reported
-    apply(world, slot, Tick(now_s))
     settle(world, slot)
 
 

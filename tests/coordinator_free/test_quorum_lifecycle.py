@@ -13,7 +13,9 @@ from coordinator_free.network_view import LayerRange
 from coordinator_free.quorum_events import (
     ArchitectureUpgraded,
     BatchesCompleted,
+    CheckIn,
     Heartbeat,
+    Heartbeats,
     LatencySample,
     MemberLeaving,
     MemberReplaced,
@@ -91,6 +93,60 @@ def test_a_batch_of_answers_is_the_same_as_each_answer_in_turn(
         start = run(start, ProposalRefused(C, 0.5))
     one_by_one = run(start, *(ProposalAccepted(node_id, at_s) for node_id, at_s in answers))
     assert run(start, ProposalsAccepted(tuple(answers))) == one_by_one
+
+
+def _check_in_start(name: str) -> QuorumState:
+    """Quorum states a CheckIn can meet, renewing ones included (heard members may let a
+    renewal go through, and batches then count in the new session)."""
+    if name == "forming":
+        return start_quorum(proposal())
+    if name == "active":
+        return active()
+    if name == "renewing_degraded":  # everyone silent for 90 s at the renewal check
+        state = run(active(), *beat_all(2800.0), BatchesCompleted(1200, 2800.0), Tick(2890.0))
+    elif name == "renewing_leaving":
+        state = run(active(), *beat_all(2880.0), MemberLeaving(B, 2880.0), BatchesCompleted(1200, 2880.0), Tick(2890.0))
+    else:
+        return run(active(), ArchitectureUpgraded(100.0))
+    assert state.phase is QuorumPhase.RENEWING
+    return state
+
+
+_PREFIX_EVENTS = st.one_of(
+    st.builds(Heartbeat, st.sampled_from([A, B, C]), st.sampled_from([2895.0, 2950.0])),
+    st.builds(BatchesCompleted, st.sampled_from([0, 400, 1200]), st.just(2895.0)),
+    st.builds(Tick, st.sampled_from([2895.0, 2940.0, 3610.0])),
+    st.builds(MemberLeaving, st.sampled_from([A, B, C]), st.just(2895.0)),
+    st.builds(LatencySample, st.sampled_from([A, B, C]), st.just(2895.0), st.sampled_from([80.0, 500.0]), st.just(4), st.just(20.0)),
+)
+
+
+@given(
+    start=st.sampled_from(["forming", "active", "renewing_degraded", "renewing_leaving", "dissolved"]),
+    prefix=st.lists(_PREFIX_EVENTS, max_size=3),
+    heard=st.lists(st.sampled_from([A, B, C, D]), max_size=4, unique=True),
+    batches=st.sampled_from([0, 1, 999, 1000, 5000]),
+    at_s=st.sampled_from([30.0, 130.0, 2890.0, 2900.0, 2960.0, 3000.0, 3700.0, 7000.0]),
+)
+def test_a_check_in_is_the_same_as_heartbeats_batches_and_a_tick_in_turn(
+    start: str, prefix: list[QuorumEvent], heard: list[NodeId], batches: int, at_s: float
+) -> None:
+    """CheckIn folds Heartbeats, BatchesCompleted and Tick, in every phase (forming, active,
+    renewing, dissolved) and whatever the members' health, batches and time."""
+    state = run(_check_in_start(start), *prefix)
+    in_turn = run(state, Heartbeats(tuple(heard), at_s), BatchesCompleted(batches, at_s), Tick(at_s))
+    assert run(state, CheckIn(tuple(heard), batches, at_s)) == in_turn
+
+
+def test_a_check_in_that_ends_a_renewal_counts_its_batches_in_the_new_session() -> None:
+    renewing = _check_in_start("renewing_degraded")
+    state = run(renewing, CheckIn((A, B, C), 300, 2900.0))
+    assert (state.phase, state.batches_in_session, state.session_ends_s) == (QuorumPhase.ACTIVE, 300, 7210.0)
+
+
+def test_a_check_in_refuses_a_negative_batch_count() -> None:
+    with pytest.raises(ProtocolError, match="batch count must be >= 0"):
+        run(active(), CheckIn((A,), -1, 20.0))
 
 
 def test_refusal_or_silence_dissolves_a_forming_quorum() -> None:

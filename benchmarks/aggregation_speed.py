@@ -33,15 +33,21 @@ CONTRIBUTIONS = 10
 
 
 def best_times_s(
-    candidates: dict[str, Callable[[], object]], rounds: int
+    candidates: dict[str, Callable[[], object]], rounds: int, settle_s: float
 ) -> dict[str, float]:
     """Best time of each candidate over interleaved rounds (one run of each per
-    round), so a busy spell on a shared machine hits all of them alike."""
+    round), so a busy spell on a shared machine hits all of them alike.
+
+    `settle_s` pause before each timed call: OpenBLAS's worker threads keep
+    spinning on the other core for a while after a threaded call (the
+    pre-stacked gemv), which would slow whatever runs next on two threads.
+    """
     for run in candidates.values():
         run()  # warm caches, pages and threads once
     best = dict.fromkeys(candidates, float("inf"))
     for _ in range(rounds):
         for name, run in candidates.items():
+            time.sleep(settle_s)
             started = time.perf_counter()
             run()
             best[name] = min(best[name], time.perf_counter() - started)
@@ -51,6 +57,12 @@ def best_times_s(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--settle-ms",
+        type=float,
+        default=100.0,
+        help="pause before each timed call (other threads' spinning dies down)",
+    )
     parser.add_argument("--floats", type=int, default=GENESIS_LAYER_FLOATS)
     arguments = parser.parse_args()
     load_before = os.getloadavg()
@@ -86,6 +98,7 @@ def main() -> None:
             "plain weighted mean, pre-stacked gemv": lambda: weights32 @ stacked,
         },
         arguments.rounds,
+        arguments.settle_ms / 1000,
     )
     print(
         f"machine: {cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"

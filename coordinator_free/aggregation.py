@@ -106,6 +106,9 @@ class AggregationConfig:
     # coordinates per block, to keep a block in cache; results change only
     # by float rounding (the Gram matrix is summed per block)
     block_coordinates: int = 1 << 16
+    # coordinates per slice of the Gram pass (pairwise dots need no copy, so
+    # longer slices only save calls: 262,144 measured fastest on 2 threads)
+    gram_block_coordinates: int = 1 << 18
     # threads that walk the blocks; the result does not depend on it (each
     # block's work is the same on any thread, block results join in order)
     threads: int = 2
@@ -147,13 +150,14 @@ def aggregate(
 ) -> AggregationResult:
     """Aggregate one cohort's contributions; see the module docstring."""
     ordered = _canonical(contributions)
-    if config.threads < 1 or config.block_coordinates < 1:
+    if min(config.threads, config.block_coordinates, config.gram_block_coordinates) < 1:
         raise ProtocolError(
-            f"aggregation needs threads ≥ 1 and block_coordinates ≥ 1, got "
-            f"{config.threads} and {config.block_coordinates}"
+            "aggregation needs threads, block_coordinates and gram_block_coordinates "
+            f"≥ 1, got {config.threads}, {config.block_coordinates} and "
+            f"{config.gram_block_coordinates}"
         )
     gram_all = gram_matrix(
-        [c.vector for c in ordered], config.block_coordinates, config.threads
+        [c.vector for c in ordered], config.gram_block_coordinates, config.threads
     )
     usable = np.isfinite(np.diag(gram_all))
     if not usable.any():

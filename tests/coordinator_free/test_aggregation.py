@@ -407,7 +407,8 @@ def test_block_size_does_not_change_the_result():
     rows = np.random.default_rng(5).standard_normal((10, 1000)).astype(np.float32)
     whole = aggregate(contributions_from(rows), DEFAULT_CONFIG).vector
     blocked = aggregate(
-        contributions_from(rows), AggregationConfig(block_coordinates=7)
+        contributions_from(rows),
+        AggregationConfig(block_coordinates=7, gram_block_coordinates=5),
     ).vector
     np.testing.assert_allclose(whole, blocked, rtol=1e-6, atol=1e-7)
 
@@ -418,7 +419,9 @@ def test_thread_count_does_not_change_a_bit_of_the_result(config):
     rows = rng.standard_normal((11, 5000)).astype(np.float32)
     rows[9] = rows[3]  # a tie in every column
     contributions = contributions_from(rows, np.linspace(1.0, 3.0, 11))
-    blocked = dataclasses.replace(config, block_coordinates=300, threads=1)
+    blocked = dataclasses.replace(
+        config, block_coordinates=300, gram_block_coordinates=700, threads=1
+    )
     alone = aggregate(contributions, blocked)
     for threads in (2, 3, 17, 64):
         shared = aggregate(contributions, dataclasses.replace(blocked, threads=threads))
@@ -427,7 +430,9 @@ def test_thread_count_does_not_change_a_bit_of_the_result(config):
         assert shared.excluded_node_ids == alone.excluded_node_ids
 
 
-@pytest.mark.parametrize("field", ["threads", "block_coordinates"])
+@pytest.mark.parametrize(
+    "field", ["threads", "block_coordinates", "gram_block_coordinates"]
+)
 def test_a_config_without_threads_or_blocks_is_refused(field):
     config = dataclasses.replace(DEFAULT_CONFIG, **{field: 0})
     with pytest.raises(ProtocolError, match=field):

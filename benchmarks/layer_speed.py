@@ -36,11 +36,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.bench import cpu_fingerprint  # noqa: E402
-from agent.model.arch import Architecture, get_architecture  # noqa: E402
-from agent.model.parameters import StageSpec, layer_prefix  # noqa: E402
-from agent.runtime.graphs import GraphSet  # noqa: E402
-from agent.runtime.select import create_runtime  # noqa: E402
+from agent.bench import cpu_fingerprint
+from agent.model.arch import Architecture, get_architecture
+from agent.model.parameters import StageSpec, layer_prefix
+from agent.runtime.graphs import GraphSet
+from agent.runtime.select import create_runtime
 
 
 def peak_matmul_gflops(threads: int, size: int = 2048, repeats: int = 8) -> dict[str, float]:

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .constants import ADMISSION_FROM_NETWORK_SIZE, ADMISSION_MAX_NODES_PER_HOST, ADMISSION_MIN_STAKE
+from .constants import (
+    ADMISSION_FROM_NETWORK_SIZE,
+    ADMISSION_MAX_NODES_PER_HOST,
+    ADMISSION_MIN_STAKE,
+)
 from .errors import ProtocolError
 
 

@@ -15,8 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from installer_harness import FRESH_USER_PATH, base_python, files_under, installer_env, run_installer
+from installer_harness import (
+    FRESH_USER_PATH,
+    base_python,
+    files_under,
+    installer_env,
+    run_installer,
+)
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 

@@ -12,7 +12,13 @@ import re
 import subprocess
 from pathlib import Path
 
-from installer_harness import REPO_ROOT, base_python, files_under, installer_env, run_installer
+from installer_harness import (
+    REPO_ROOT,
+    base_python,
+    files_under,
+    installer_env,
+    run_installer,
+)
 
 CLI_TIMEOUT_S = 300  # a 20-step tiny run and a benchmark on a busy 2-core machine
 

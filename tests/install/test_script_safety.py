@@ -7,7 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from installer_harness import INSTALL_SH, base_python, files_under, installer_env, run_installer
+from installer_harness import (
+    INSTALL_SH,
+    base_python,
+    files_under,
+    installer_env,
+    run_installer,
+)
 
 BANNER = "NeuroShard agent installer"
 

@@ -155,22 +155,27 @@ def column_ranks_by_comparison(
     ranks = space.array("first_ranks", (rows, columns), np.int8) if out is None else out
     ranks[...] = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int8)[:, None]
     counts = space.array("counts", (columns,), np.int8)
+    compare = space.array("compare", (max(rows - 1, 1), columns), np.bool_)
+    scaled = space.array("scaled", (max(rows - 1, 1), columns), np.int8)
+    # Python ints: this loop runs per block, and numpy scalars cost per use.
+    size_list = sizes.tolist()
     for row in range(rows - 1):
-        later = (rows - row - 1, columns)
+        later_count = rows - row - 1
         later_smaller = np.greater(
-            values[row], values[row + 1 :], out=space.array("compare", later, np.bool_)
+            values[row], values[row + 1 :], out=compare[:later_count]
         )
         ranks[row] += np.sum(later_smaller, axis=0, dtype=np.int8, out=counts)
         # A later row standing for s values counts s times: s − 1 more adds
         # of a bool row are cheaper than weighting the whole comparison.
-        for index in np.flatnonzero(sizes[row + 1 :] > 1):
-            for _ in range(int(sizes[row + 1 + index]) - 1):
+        for index, size in enumerate(size_list[row + 1 :]):
+            for _ in range(size - 1):
                 ranks[row] += later_smaller[index]
-        if sizes[row] == 1:
+        if size_list[row] == 1:
             ranks[row + 1 :] -= later_smaller
         else:
-            scaled = space.array("scaled", later, np.int8)
-            ranks[row + 1 :] -= np.multiply(later_smaller, sizes[row], out=scaled)
+            ranks[row + 1 :] -= np.multiply(
+                later_smaller, sizes[row], out=scaled[:later_count]
+            )
     return ranks
 
 

@@ -6,19 +6,7 @@ import subprocess
 import sys
 
 import pytest
-
-# Hides Textual from this one interpreter, as on a machine without the dashboard extra.
-WITHOUT_TEXTUAL = """
-import sys
-class HideTextual:
-    def find_spec(self, name, path=None, target=None):
-        if name == "textual" or name.startswith("textual."):
-            raise ImportError(f"No module named {name!r}", name=name)
-        return None
-sys.meta_path.insert(0, HideTextual())
-from agent.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+from hidden_modules import environment_without
 
 
 @pytest.mark.parametrize("command", [
@@ -26,8 +14,10 @@ sys.exit(main(sys.argv[1:]))
     ["run", "--dashboard", "--arch", "tiny", "--runtime", "onnx", "--no-mdns", "--port", "0", "--local-api-port", "0"],
 ])
 def test_missing_textual_names_the_dashboard_extra(tmp_path, command):
-    result = subprocess.run([sys.executable, "-c", WITHOUT_TEXTUAL, *command, "--state-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, check=False)
+    # As on a machine without the dashboard extra.
+    env = environment_without("textual", tmp_path / "hide-textual")
+    result = subprocess.run([sys.executable, "-m", "agent.cli", *command, "--state-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, check=False, env=env)
     assert result.returncode == 1, result.stderr
     assert "pip install 'neuroshard-agent[dashboard]'" in result.stderr
     assert "Traceback" not in result.stderr

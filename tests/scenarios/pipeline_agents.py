@@ -3,8 +3,7 @@
 Like peer_agents' launcher (whose AgentProcess this reuses), but each agent
 gets its runtime and layer range, trains (not paused), finds the others by
 `--peer` bootstrap (no mDNS: less CPU on a two-core box), and may run in a
-process where `import torch` fails (the sitecustomize blocker of
-tests/agent/runtime/test_without_torch.py, injected through PYTHONPATH).
+process where `import torch` fails (tests/hidden_modules.py).
 """
 
 from __future__ import annotations
@@ -20,23 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hidden_modules import environment_without
 from peer_agents import FAST_TIMINGS, REPO_ROOT, AgentProcess
 
-BLOCK_TORCH = '''
-import sys
-
-
-class BlockTorch:
-    """Makes `import torch` fail as it does where PyTorch is not installed."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
-        return None
-
-
-sys.meta_path.insert(0, BlockTorch())
-'''
 CORPUS_TEXT = "the quick brown fox jumps over the lazy dog\n" * 400
 # Pipeline waits shrunk through config: a dead stage is noticed within a second or two.
 FAST_PIPELINE: dict[str, Any] = {"stage_timeout_s": 10.0, "apply_timeout_s": 10.0, "formation_interval_s": 0.5,
@@ -71,10 +56,7 @@ class PipelineLauncher:
             command += ["--peer", f"127.0.0.1:{bootstrap.peer_port}"]
         env = os.environ | {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
         if block_torch:
-            blocker = state_dir / "blocker"
-            blocker.mkdir()
-            (blocker / "sitecustomize.py").write_text(BLOCK_TORCH)
-            env["PYTHONPATH"] = os.pathsep.join([str(blocker), *filter(None, [env.get("PYTHONPATH")])])
+            env = environment_without("torch", state_dir / "blocker", env)
         with open(state_dir / "daemon.log", "wb") as log:
             process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         agent = AgentProcess(name, state_dir, process)

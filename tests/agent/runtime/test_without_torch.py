@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-BLOCKER = '''
-import sys
+from hidden_modules import environment_without
 
-
-class BlockTorch:
-    """Makes `import torch` fail as it does where PyTorch is not installed."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
-        return None
-
-
-sys.meta_path.insert(0, BlockTorch())
-'''
 STEPS = 30
 
 
 def test_tiny_model_trains_with_onnxruntime_when_torch_cannot_be_imported(tmp_path: Path) -> None:
-    (tmp_path / "sitecustomize.py").write_text(BLOCKER)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), *filter(None, [env.get("PYTHONPATH")])])
+    env = environment_without("torch", tmp_path)
     script = Path(__file__).with_name("onnx_only_training.py")
     completed = subprocess.run(
         [sys.executable, str(script), str(STEPS)], env=env, capture_output=True, text=True, timeout=300, check=False

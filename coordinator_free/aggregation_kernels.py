@@ -65,7 +65,6 @@ class RowGroups:
 
     group_of_row: np.ndarray  # (rows,) intp
     sizes: np.ndarray  # (groups,) int8 rows per group
-    first_rows: np.ndarray  # (groups,) intp
     stored_rows: np.ndarray  # (rows,) intp: first rows, then the others by (group, row)
 
     @classmethod
@@ -83,9 +82,13 @@ class RowGroups:
         return cls(
             group_of_row=group_of_row,
             sizes=np.bincount(group_of_row).astype(np.int8),
-            first_rows=first_rows,
             stored_rows=np.concatenate([first_rows, others]).astype(np.intp),
         )
+
+    @property
+    def first_rows(self) -> np.ndarray:
+        """Each group's first row, in group order."""
+        return self.stored_rows[: self.sizes.size]
 
     @functools.cached_property
     def extra_rows(self) -> list[tuple[int, int]]:
@@ -97,12 +100,11 @@ class RowGroups:
         ]
         return list(zip(groups.tolist(), places))
 
-    def expand(self, group_values: np.ndarray, *, stored: bool = False) -> np.ndarray:
-        """(groups × C) values to one row per original row (or per stored row)."""
-        if self.sizes.size == self.group_of_row.size and not stored:
+    def expand(self, group_values: np.ndarray) -> np.ndarray:
+        """(groups × C) values to one row per original row."""
+        if self.sizes.size == self.group_of_row.size:
             return group_values
-        rows = self.stored_rows if stored else np.arange(self.group_of_row.size)
-        return np.take(group_values, self.group_of_row[rows], axis=0)
+        return np.take(group_values, self.group_of_row, axis=0)
 
 
 def column_ranks_by_sort(values: np.ndarray) -> np.ndarray:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 import tracemalloc
-from collections.abc import Callable
 
 import numpy as np
+from interleave import interleaved_samples
 
 from agent.bench import cpu_model
 from coordinator_free.aggregation import (
@@ -32,28 +31,6 @@ GENESIS_LAYER_FLOATS = 3_152_384
 CONTRIBUTIONS = 10
 
 
-def best_times_s(
-    candidates: dict[str, Callable[[], object]], rounds: int, settle_s: float
-) -> dict[str, float]:
-    """Best time of each candidate over interleaved rounds (one run of each per
-    round), so a busy spell on a shared machine hits all of them alike.
-
-    `settle_s` pause before each timed call: OpenBLAS's worker threads keep
-    spinning on the other core for a while after a threaded call (the
-    pre-stacked gemv), which would slow whatever runs next on two threads.
-    """
-    for run in candidates.values():
-        run()  # warm caches, pages and threads once
-    best = dict.fromkeys(candidates, float("inf"))
-    for _ in range(rounds):
-        for name, run in candidates.items():
-            time.sleep(settle_s)
-            started = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
@@ -61,7 +38,7 @@ def main() -> None:
         "--settle-ms",
         type=float,
         default=100.0,
-        help="pause before each timed call (other threads' spinning dies down)",
+        help="pause before each timed call (see interleave.py)",
     )
     parser.add_argument("--floats", type=int, default=GENESIS_LAYER_FLOATS)
     arguments = parser.parse_args()
@@ -88,7 +65,7 @@ def main() -> None:
         return total
 
     stacked = np.stack(vectors)
-    timings = best_times_s(
+    samples = interleaved_samples(
         {
             "default (clip+NNM+trimmed mean)": lambda: aggregate(contributions),
             "plain weighted mean, aggregate()": lambda: aggregate(
@@ -98,8 +75,9 @@ def main() -> None:
             "plain weighted mean, pre-stacked gemv": lambda: weights32 @ stacked,
         },
         arguments.rounds,
-        arguments.settle_ms / 1000,
+        settle_s=arguments.settle_ms / 1000,
     )
+    timings = {name: min(values) for name, values in samples.items()}
     print(
         f"machine: {cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"
     )

@@ -36,6 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from interleave import interleaved_samples
+
 from agent.bench import cpu_fingerprint
 from agent.model.arch import Architecture, get_architecture
 from agent.model.parameters import StageSpec, layer_prefix
@@ -74,31 +76,6 @@ def block_forward_flops(arch: Architecture, batch: int, tokens: int) -> float:
     return float(dense + attention)
 
 
-def interleaved(
-    candidates: dict[str, Callable[[], object]], rounds: int, warmup: int = 2, settle_s: float = 0.0
-) -> dict[str, float]:
-    """Median ms per call of each candidate, order rotated every round.
-
-    settle_s: pause before each timed call, so worker threads a previous
-    candidate left spinning (torch's OpenMP pool spins after each parallel
-    region) do not take a core from the next one: in the agent one process
-    runs one engine, here both share two cores. Measured on the genesis block
-    (2 threads, quiet): ONNX forward 76.6 ms right after a torch forward, 73.0
-    ms after a 100 ms pause; torch forward 84.1 ms right after an ONNX one,
-    82.9 ms after the pause.
-    """
-    for _ in range(warmup):
-        for run in candidates.values():
-            run()
-    names = list(candidates)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for index in range(rounds):
-        for name in names[index % len(names):] + names[:index % len(names)]:
-            time.sleep(settle_s)
-            samples[name].append(_timed(candidates[name]) * 1e3)
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def int8_forward(arch: Architecture, spec: StageSpec, parameters: dict, threads: int, scratch: Path):
     """An onnxruntime session of the int8 block with the stage's weights baked in."""
     import onnxruntime as ort
@@ -127,7 +104,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--settle-ms", type=float, default=100.0, help="pause before each timed call (see interleaved)")
+    parser.add_argument("--settle-ms", type=float, default=100.0, help="pause before each timed call (see interleave.py)")
     args = parser.parse_args()
 
     import torch
@@ -174,7 +151,8 @@ def main() -> int:
             "onnx train step": lambda: onnx_training.backward(x, grad_outputs=grad_y),
             "onnx fwd, training stage": lambda: onnx_training.forward(x),
         }
-        ms = interleaved(candidates, args.rounds, settle_s=args.settle_ms / 1e3)
+        samples = interleaved_samples(candidates, args.rounds, warmup=2, settle_s=args.settle_ms / 1e3)
+        ms = {name: statistics.median(values) * 1e3 for name, values in samples.items()}
     if onnx_stage.forward_kind != "infer" or onnx_training.forward_kind != "forward":
         raise SystemExit(f"stages ran {onnx_stage.forward_kind}/{onnx_training.forward_kind} graphs, not infer/forward")
 

@@ -140,51 +140,64 @@ def column_ranks_by_comparison(
     workspace: Workspace | None = None,
     *,
     out: np.ndarray | None = None,
+    offset: int = 0,
 ) -> np.ndarray:
-    """Ranks of each row's value in its column, ties by row; with `sizes`, row
-    g stands for sizes[g] equal values and gets the rank of the first of them.
-    With a workspace the result lives in it until the next call."""
+    """Ranks of each row's value in its column, ties by row, minus `offset`;
+    with `sizes`, row g stands for sizes[g] equal values and gets the rank of
+    the first of them. With a workspace the result lives in it until the next call."""
     # rank_j = Σ sizes of {i < j: x_i <= x_j} + of {l > j: x_l < x_j}. Start
     # every row at the size of the rows above it and move it for each row
-    # above it that is larger.
+    # above it that is larger. Comparisons are read as int8 (a bool is one
+    # byte, 0 or 1): numpy casts a bool operand of an int8 op element by
+    # element, which took twice the time of the op itself.
     rows, columns = values.shape
     space = workspace or Workspace()
     sizes = np.ones(rows, dtype=np.int8) if sizes is None else sizes
-    if int(sizes.sum()) > 127:
+    if int(sizes.sum()) + abs(offset) > 127:
         raise ValueError(
-            f"int8 ranks hold at most 127 values, got {int(sizes.sum())}; use column_ranks_by_sort"
+            f"int8 ranks hold at most 127 values, got {int(sizes.sum())} "
+            f"(offset {offset}); use column_ranks_by_sort"
         )
     ranks = space.array("first_ranks", (rows, columns), np.int8) if out is None else out
-    ranks[...] = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int8)[:, None]
+    above = np.concatenate([[0], np.cumsum(sizes[:-1])]) - offset
+    ranks[...] = above.astype(np.int8)[:, None]
     counts = space.array("counts", (columns,), np.int8)
     compare = space.array("compare", (max(rows - 1, 1), columns), np.bool_)
     scaled = space.array("scaled", (max(rows - 1, 1), columns), np.int8)
+    size_column = sizes.astype(np.int8)[:, None]
     # Python ints: this loop runs per block, and numpy scalars cost per use.
     size_list = sizes.tolist()
     for row in range(rows - 1):
         later_count = rows - row - 1
         later_smaller = np.greater(
             values[row], values[row + 1 :], out=compare[:later_count]
-        )
-        ranks[row] += np.sum(later_smaller, axis=0, dtype=np.int8, out=counts)
-        # A later row standing for s values counts s times: s − 1 more adds
-        # of a bool row are cheaper than weighting the whole comparison.
-        for index, size in enumerate(size_list[row + 1 :]):
-            for _ in range(size - 1):
-                ranks[row] += later_smaller[index]
-        if size_list[row] == 1:
-            ranks[row + 1 :] -= later_smaller
-        else:
-            ranks[row + 1 :] -= np.multiply(
-                later_smaller, sizes[row], out=scaled[:later_count]
+        ).view(np.int8)
+        # A later row standing for s values counts s times.
+        counted = later_smaller
+        if any(size != 1 for size in size_list[row + 1 :]):
+            counted = np.multiply(
+                later_smaller, size_column[row + 1 :], out=scaled[:later_count]
             )
+        if later_count > 1:
+            counted = np.add.reduce(counted, axis=0, out=counts)
+        np.add(ranks[row], counted.reshape(columns), out=ranks[row])
+        if size_list[row] != 1:
+            later_smaller = np.multiply(
+                later_smaller, size_list[row], out=scaled[:later_count]
+            )
+        np.subtract(ranks[row + 1 :], later_smaller, out=ranks[row + 1 :])
     return ranks
 
 
 def ranks_of_stored_rows(
-    group_values: np.ndarray, groups: RowGroups, workspace: Workspace | None = None
+    group_values: np.ndarray,
+    groups: RowGroups,
+    workspace: Workspace | None = None,
+    *,
+    offset: int = 0,
 ) -> np.ndarray:
-    """Ranks of the rows in `groups.stored_rows` order (equal values in group order)."""
+    """Ranks minus `offset` of the rows in `groups.stored_rows` order (equal
+    values in group order)."""
     rows, count = groups.group_of_row.size, groups.sizes.size
     if rows > RANK_BY_COMPARISON_MAX_ROWS:
         # A stable sort of the rows listed group by group, read back as stored.
@@ -193,10 +206,12 @@ def ranks_of_stored_rows(
             np.take(group_values, groups.group_of_row[by_group], axis=0)
         )
         place_in_by_group = np.argsort(by_group)
-        return ranks[place_in_by_group[groups.stored_rows]]
+        return ranks[place_in_by_group[groups.stored_rows]] - offset
     space = workspace or Workspace()
     ranks = space.array("ranks", (rows, group_values.shape[1]), np.int8)
-    column_ranks_by_comparison(group_values, groups.sizes, space, out=ranks[:count])
+    column_ranks_by_comparison(
+        group_values, groups.sizes, space, out=ranks[:count], offset=offset
+    )
     # The other rows of a group follow its first one rank by rank.
     for index, (group, place) in enumerate(groups.extra_rows):
         np.add(ranks[group], place, out=ranks[count + index])
@@ -229,13 +244,16 @@ def trimmed_mean_block(
         )
         return means, np.zeros(rows, dtype=np.int64)
     space = workspace or Workspace()
-    ranks = ranks_of_stored_rows(group_values, groups, space)
-    kept = np.greater_equal(
-        ranks, trim_count, out=space.array("kept", ranks.shape, np.bool_)
-    )
-    kept &= np.less(
-        ranks, rows - trim_count, out=space.array("below", ranks.shape, np.bool_)
-    )
+    # Ranks minus trim_count: kept values are those in [0, rows − 2·trim_count),
+    # one unsigned comparison (negative int8 ranks read as uint8 are ≥ 128).
+    ranks = ranks_of_stored_rows(group_values, groups, space, offset=trim_count)
+    kept_count = rows - 2 * trim_count
+    kept = space.array("kept", ranks.shape, np.bool_)
+    if ranks.dtype == np.int8:
+        np.less(ranks.view(np.uint8), kept_count, out=kept)
+    else:
+        np.greater_equal(ranks, 0, out=kept)
+        kept &= ranks < kept_count
     # Multiplying by a 0/1 weight, not np.where: where() branches per element,
     # and on a random keep pattern it took 102 ms per 3.1 M coordinates to this 6.
     kept_weights = np.multiply(

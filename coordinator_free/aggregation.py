@@ -58,16 +58,15 @@ from coordinator_free.aggregation_distances import (
 )
 from coordinator_free.aggregation_kernels import (
     RowGroups,
-    Workspace,
     blocks,
     combine,
     gram_matrix,
     in_parts,
     transform_block,
     trim_count_for,
-    trimmed_mean_block,
     weighted_median_block,
 )
+from coordinator_free.aggregation_trimmed import TrimmedMeanPass
 from coordinator_free.constants import (
     BYZANTINE_FRACTION,
     CLIP_MEDIAN_NORM_FACTOR,
@@ -269,36 +268,34 @@ def _coordinate_wise(
     transform32 = transform[groups.first_rows].astype(np.float32)
     weights32 = weights.astype(np.float32)
     trim_count = trim_count_for(count, config.trim_fraction)
-    result = np.empty(vectors[0].size, dtype=np.float32)
+    size = vectors[0].size
+    result = np.empty(size, dtype=np.float32)
+    width = min(config.block_coordinates, max(size, 1))
 
-    def reduce_part(starts: range) -> np.ndarray:
-        dropped = np.zeros(count, dtype=np.int64)
-        workspace = Workspace()
-        mixed = workspace.array(
-            "mixed", (groups.sizes.size, config.block_coordinates), np.float32
-        )
+    def median_part(starts: range) -> np.ndarray:
+        mixed = np.empty((groups.sizes.size, width), dtype=np.float32)
         for where, block in blocks(vectors, config.block_coordinates, starts):
-            values = (
-                block if is_identity else transform_block(transform32, block, mixed)
-            )
-            if config.method is AggregationMethod.MEDIAN:
-                result[where] = weighted_median_block(groups.expand(values), weights)
-            else:
-                _, dropped_here = trimmed_mean_block(
-                    values,
-                    groups,
-                    weights32,
-                    trim_count,
-                    workspace=workspace,
-                    out=result[where],
-                )
-                dropped += dropped_here
-        return dropped
+            values = block if is_identity else transform_block(transform32, block, mixed)
+            result[where] = weighted_median_block(groups.expand(values), weights)
+        return np.zeros(count, dtype=np.int64)
 
-    dropped_by_part = in_parts(
-        reduce_part, result.size, config.block_coordinates, config.threads
+    def trimmed_mean_part(starts: range) -> np.ndarray:
+        part = TrimmedMeanPass(
+            transform=None if is_identity else transform32,
+            groups=groups,
+            weights=weights32,
+            trim_count=trim_count,
+            width=width,
+        )
+        for start in starts:
+            part.run(vectors, start, result[start : start + config.block_coordinates])
+        return part.dropped_by_row()
+
+    reduce_part = (
+        median_part if config.method is AggregationMethod.MEDIAN else trimmed_mean_part
     )
-    return result, sum(dropped_by_part) / max(result.size, 1)
+    dropped_by_part = in_parts(reduce_part, size, config.block_coordinates, config.threads)
+    return result, sum(dropped_by_part) / max(size, 1)
 
 
 def _linear_coefficients(

@@ -114,174 +114,6 @@ def column_ranks_by_sort(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-class Workspace:
-    """Named scratch arrays reused block after block (one per thread).
-
-    A fresh multi-megabyte temporary per block is memory the allocator maps
-    and unmaps each time: page faults, which also serialise the threads
-    (measured: no speed-up from a second thread until the buffers were reused).
-    """
-
-    def __init__(self) -> None:
-        self._buffers: dict[str, np.ndarray] = {}
-
-    def array(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        size = math.prod(shape)
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.size < size or buffer.dtype != dtype:
-            buffer = np.empty(size, dtype=dtype)
-            self._buffers[name] = buffer
-        return buffer[:size].reshape(shape)
-
-
-def column_ranks_by_comparison(
-    values: np.ndarray,
-    sizes: np.ndarray | None = None,
-    workspace: Workspace | None = None,
-    *,
-    out: np.ndarray | None = None,
-    offset: int = 0,
-) -> np.ndarray:
-    """Ranks of each row's value in its column, ties by row, minus `offset`;
-    with `sizes`, row g stands for sizes[g] equal values and gets the rank of
-    the first of them. With a workspace the result lives in it until the next call."""
-    # rank_j = Σ sizes of {i < j: x_i <= x_j} + of {l > j: x_l < x_j}. Start
-    # every row at the size of the rows above it and move it for each row
-    # above it that is larger. Comparisons are read as int8 (a bool is one
-    # byte, 0 or 1): numpy casts a bool operand of an int8 op element by
-    # element, which took twice the time of the op itself.
-    rows, columns = values.shape
-    space = workspace or Workspace()
-    sizes = np.ones(rows, dtype=np.int8) if sizes is None else sizes
-    if int(sizes.sum()) + abs(offset) > 127:
-        raise ValueError(
-            f"int8 ranks hold at most 127 values, got {int(sizes.sum())} "
-            f"(offset {offset}); use column_ranks_by_sort"
-        )
-    ranks = space.array("first_ranks", (rows, columns), np.int8) if out is None else out
-    above = np.concatenate([[0], np.cumsum(sizes[:-1])]) - offset
-    ranks[...] = above.astype(np.int8)[:, None]
-    counts = space.array("counts", (columns,), np.int8)
-    compare = space.array("compare", (max(rows - 1, 1), columns), np.bool_)
-    scaled = space.array("scaled", (max(rows - 1, 1), columns), np.int8)
-    size_column = sizes.astype(np.int8)[:, None]
-    # Python ints: this loop runs per block, and numpy scalars cost per use.
-    size_list = sizes.tolist()
-    for row in range(rows - 1):
-        later_count = rows - row - 1
-        later_smaller = np.greater(
-            values[row], values[row + 1 :], out=compare[:later_count]
-        ).view(np.int8)
-        # A later row standing for s values counts s times.
-        counted = later_smaller
-        if any(size != 1 for size in size_list[row + 1 :]):
-            counted = np.multiply(
-                later_smaller, size_column[row + 1 :], out=scaled[:later_count]
-            )
-        if later_count > 1:
-            counted = np.add.reduce(counted, axis=0, out=counts)
-        np.add(ranks[row], counted.reshape(columns), out=ranks[row])
-        if size_list[row] != 1:
-            later_smaller = np.multiply(
-                later_smaller, size_list[row], out=scaled[:later_count]
-            )
-        np.subtract(ranks[row + 1 :], later_smaller, out=ranks[row + 1 :])
-    return ranks
-
-
-def ranks_of_stored_rows(
-    group_values: np.ndarray,
-    groups: RowGroups,
-    workspace: Workspace | None = None,
-    *,
-    offset: int = 0,
-) -> np.ndarray:
-    """Ranks minus `offset` of the rows in `groups.stored_rows` order (equal
-    values in group order)."""
-    rows, count = groups.group_of_row.size, groups.sizes.size
-    if rows > RANK_BY_COMPARISON_MAX_ROWS:
-        # A stable sort of the rows listed group by group, read back as stored.
-        by_group = np.argsort(groups.group_of_row, kind="stable")
-        ranks = column_ranks_by_sort(
-            np.take(group_values, groups.group_of_row[by_group], axis=0)
-        )
-        place_in_by_group = np.argsort(by_group)
-        return ranks[place_in_by_group[groups.stored_rows]] - offset
-    space = workspace or Workspace()
-    ranks = space.array("ranks", (rows, group_values.shape[1]), np.int8)
-    column_ranks_by_comparison(
-        group_values, groups.sizes, space, out=ranks[:count], offset=offset
-    )
-    # The other rows of a group follow its first one rank by rank.
-    for index, (group, place) in enumerate(groups.extra_rows):
-        np.add(ranks[group], place, out=ranks[count + index])
-    return ranks
-
-
-def trimmed_mean_block(
-    group_values: np.ndarray,
-    groups: RowGroups,
-    weights: np.ndarray,
-    trim_count: int,
-    *,
-    workspace: Workspace | None = None,
-    out: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted mean of each column without its `trim_count` lowest and highest values.
-
-    `group_values` holds one row per group of `groups`. Returns the column
-    means (in `out` if given) and, per original row, how many of its values
-    were dropped. `weights` (float32, one per original row) stay with their
-    values: a dropped value takes its weight with it.
-    """
-    rows = groups.group_of_row.size
-    count, columns = group_values.shape
-    means = np.empty(columns, dtype=np.float32) if out is None else out
-    if trim_count == 0:
-        group_weights = np.bincount(groups.group_of_row, weights).astype(np.float32)
-        np.divide(
-            group_weights @ group_values, weights.sum(dtype=np.float32), out=means
-        )
-        return means, np.zeros(rows, dtype=np.int64)
-    space = workspace or Workspace()
-    # Ranks minus trim_count: kept values are those in [0, rows − 2·trim_count),
-    # one unsigned comparison (negative int8 ranks read as uint8 are ≥ 128).
-    ranks = ranks_of_stored_rows(group_values, groups, space, offset=trim_count)
-    kept_count = rows - 2 * trim_count
-    kept = space.array("kept", ranks.shape, np.bool_)
-    if ranks.dtype == np.int8:
-        np.less(ranks.view(np.uint8), kept_count, out=kept)
-    else:
-        np.greater_equal(ranks, 0, out=kept)
-        kept &= ranks < kept_count
-    # Multiplying by a 0/1 weight, not np.where: where() branches per element,
-    # and on a random keep pattern it took 102 ms per 3.1 M coordinates to this 6.
-    kept_weights = np.multiply(
-        kept,
-        weights[groups.stored_rows][:, None],
-        out=space.array("kept_weights", ranks.shape, np.float32),
-    )
-    # Rows of a group share their values: add the other rows' kept weights to
-    # their group's first row (np.add.reduceat over axis 0 was 30× slower).
-    for index, (group, _) in enumerate(groups.extra_rows):
-        kept_weights[group] += kept_weights[count + index]
-    kept_total = np.einsum(
-        "ij,ij->j",
-        kept_weights[:count],
-        group_values,
-        out=space.array("kept_total", (columns,), np.float32),
-    )
-    kept_weight = np.sum(
-        kept_weights[:count],
-        axis=0,
-        out=space.array("kept_weight", (columns,), np.float32),
-    )
-    np.divide(kept_total, kept_weight, out=means)
-    dropped = np.empty(rows, dtype=np.int64)
-    dropped[groups.stored_rows] = [columns - np.count_nonzero(row) for row in kept]
-    return means, dropped
-
-
 def weighted_median_block(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted median of each column: the midpoint of the lowest value with at
     least half the weight at or below it and the highest value with at least
@@ -373,16 +205,26 @@ def gram_matrix(
 _SINGLE_THREAD_PRODUCT_SIZE = 65536 * 4
 
 
+def mixing_slices(
+    transform: np.ndarray, block: np.ndarray, out: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(transform, block slice, out slice) for each product `transform @ block`
+    is cut into, every one below OpenBLAS's threading threshold."""
+    rows, inputs = transform.shape
+    columns = block.shape[1]
+    step = max(64, _SINGLE_THREAD_PRODUCT_SIZE // (rows * inputs))
+    return [
+        (transform, block[:, start : start + step], out[:, start : start + step])
+        for start in range(0, columns, step)
+    ]
+
+
 def transform_block(
     transform: np.ndarray, block: np.ndarray, buffer: np.ndarray
 ) -> np.ndarray:
-    rows, columns = block.shape
-    out = buffer[:, :columns]
-    step = max(64, _SINGLE_THREAD_PRODUCT_SIZE // (rows * rows))
-    for start in range(0, columns, step):
-        np.matmul(
-            transform, block[:, start : start + step], out=out[:, start : start + step]
-        )
+    out = buffer[:, : block.shape[1]]
+    for matrix, part, mixed in mixing_slices(transform, block, out):
+        np.matmul(matrix, part, out=mixed)
     return out
 
 

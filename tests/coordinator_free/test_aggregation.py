@@ -20,10 +20,12 @@ from coordinator_free.aggregation import (
 )
 from coordinator_free.aggregation_kernels import (
     RowGroups,
-    column_ranks_by_comparison,
     column_ranks_by_sort,
-    ranks_of_stored_rows,
     trim_count_for,
+)
+from coordinator_free.aggregation_trimmed import (
+    column_ranks_by_comparison,
+    ranks_of_stored_rows,
     trimmed_mean_block,
 )
 from coordinator_free.errors import ProtocolError

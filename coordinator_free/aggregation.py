@@ -33,7 +33,8 @@ or without the clip and NNM pre-steps.
 
 Everything that only needs distances runs on the n × n Gram matrix
 (aggregation_distances.py): clipping, NNM, Krum and Weiszfeld never touch the
-long vectors; the blocked passes over them live in aggregation_kernels.py. A
+long vectors; the blocked passes over them live in aggregation_kernels.py and,
+for the trimmed mean, aggregation_trimmed.py. A
 contribution whose Gram diagonal is not finite (NaN, inf or overflow) is left
 out and reported, never raised: a misbehaving peer is data. The aggregate is
 bit-reproducible on one build; across CPUs BLAS rounding may differ in the

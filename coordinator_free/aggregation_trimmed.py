@@ -31,6 +31,7 @@ Other layout choices, each measured per 65,536-coordinate block:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -187,6 +188,24 @@ def trimmed_mean_block(
     return means, one_pass.dropped_by_row()
 
 
+@dataclass(frozen=True, eq=False)
+class _BlockViews:
+    """Every view of one thread's work arrays that a block of one width takes."""
+
+    block_rows: list[np.ndarray]  # one copy target per vector
+    mixing: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # matmul arguments
+    values: np.ndarray  # (groups × C) float32
+    rank_steps: list[tuple] | None  # None: ranks by sort (large cohorts)
+    ranks: np.ndarray  # (rows × C) int8, stored-row order, minus trim_count
+    extra_ranks: list[tuple[np.ndarray, int, np.ndarray]]  # (first, place, other)
+    kept: np.ndarray  # (rows × C) bool
+    kept_weights: np.ndarray  # (rows × C) float32
+    group_folds: list[tuple[np.ndarray, np.ndarray]]  # (first row, other row)
+    kept_total: np.ndarray  # (C,) float32
+    kept_weight: np.ndarray  # (C,) float32
+    kept_counts: np.ndarray  # (rows × C) uint8
+
+
 class TrimmedMeanPass:
     """One thread's trimmed mean, block by block; see the module docstring."""
 
@@ -202,139 +221,118 @@ class TrimmedMeanPass:
         """`transform`: (groups × contributions) float32 mixing rows, or None
         when the vectors `run` reads are the groups' values already;
         `weights`: float32, one per original row, in row order."""
+        rows, count = groups.group_of_row.size, groups.sizes.size
         self._transform = transform
         self._groups = groups
         self._trim_count = trim_count
-        self._width = width
-        rows = groups.group_of_row.size
-        self._rows = rows
         self._kept_count = rows - 2 * trim_count
         self._weight_column = weights[groups.stored_rows][:, None]
         self._group_weights = np.bincount(groups.group_of_row, weights).astype(
             np.float32
         )
         self._weight_total = weights.sum(dtype=np.float32)
-        self._by_comparison = rows <= RANK_BY_COMPARISON_MAX_ROWS
         self._ranker = (
             ComparisonRanks(groups.sizes, trim_count, width)
-            if self._by_comparison and trim_count > 0
+            if rows <= RANK_BY_COMPARISON_MAX_ROWS and trim_count > 0
             else None
         )
-        count = groups.sizes.size
-        # One row per contribution when mixing, else the vectors are the groups' values.
-        self._block = np.empty(
-            (count if transform is None else transform.shape[1], width), dtype=np.float32
-        )
+        # One row per contribution to mix from, or the groups' values as given.
+        inputs = count if transform is None else transform.shape[1]
+        self._block = np.empty((inputs, width), dtype=np.float32)
         self._values = (
-            self._block
-            if transform is None
-            else np.empty((count, width), dtype=np.float32)
+            self._block if transform is None else np.empty((count, width), np.float32)
         )
-        # The copy buffer is dead once mixed; without mixing it holds the values.
+        # The copy buffer is dead once mixed; unmixed, it holds the values.
         self._kept_weights = (
-            np.empty((rows, width), dtype=np.float32)
-            if transform is None
-            else self._block
+            np.empty((rows, width), np.float32) if transform is None else self._block
         )
         self._ranks = np.empty((rows, width), dtype=np.int8)
         self._kept = np.empty((rows, width), dtype=np.bool_)
-        self._kept_total = np.empty(width, dtype=np.float32)
-        self._kept_weight = np.empty(width, dtype=np.float32)
+        self._sums = np.empty((2, width), dtype=np.float32)
         self._kept_counts8 = np.zeros((rows, width), dtype=np.uint8)
         self._kept_counts = np.zeros(rows, dtype=np.int64)
         self._blocks_counted = 0
         self.coordinates = 0
-        self._bound: dict[int, tuple] = {}
+        self._views: dict[int, _BlockViews] = {}
 
-    def _views(self, columns: int) -> tuple:
-        bound = self._bound.get(columns)
-        if bound is None:
-            block = self._block[:, :columns]
-            values = self._values[:, :columns]
-            ranks = self._ranks[:, :columns]
-            kept_weights = self._kept_weights[:, :columns]
-            count = self._groups.sizes.size
-            bound = (
-                list(block),
-                []
-                if self._transform is None
-                else mixing_slices(self._transform, block, values),
-                None if self._ranker is None else self._ranker.bind(values[:count], ranks[:count]),
-                ranks,
-                [
-                    (ranks[group], place, ranks[count + index])
-                    for index, (group, place) in enumerate(self._groups.extra_rows)
-                ],
-                self._kept[:, :columns],
-                kept_weights,
-                [
-                    (kept_weights[group], kept_weights[count + index])
-                    for index, (group, _) in enumerate(self._groups.extra_rows)
-                ],
-                kept_weights[:count],
-                values,
-                self._kept_total[:columns],
-                self._kept_weight[:columns],
-                self._kept_counts8[:, :columns],
-            )
-            self._bound[columns] = bound
-        return bound
+    def _views_for(self, columns: int) -> _BlockViews:
+        views = self._views.get(columns)
+        if views is not None:
+            return views
+        count = self._groups.sizes.size
+        extra = list(enumerate(self._groups.extra_rows))
+        block, values = self._block[:, :columns], self._values[:, :columns]
+        ranks = self._ranks[:, :columns]
+        kept_weights = self._kept_weights[:, :columns]
+        views = _BlockViews(
+            block_rows=list(block),
+            mixing=[]
+            if self._transform is None
+            else mixing_slices(self._transform, block, values),
+            values=values,
+            rank_steps=None
+            if self._ranker is None
+            else self._ranker.bind(values, ranks[:count]),
+            ranks=ranks,
+            extra_ranks=[(ranks[g], place, ranks[count + i]) for i, (g, place) in extra],
+            kept=self._kept[:, :columns],
+            kept_weights=kept_weights,
+            group_folds=[(kept_weights[g], kept_weights[count + i]) for i, (g, _) in extra],
+            kept_total=self._sums[0, :columns],
+            kept_weight=self._sums[1, :columns],
+            kept_counts=self._kept_counts8[:, :columns],
+        )
+        self._views[columns] = views
+        return views
 
     def run(self, vectors: Sequence[np.ndarray], start: int, out: np.ndarray) -> None:
         """The trimmed mean of coordinates start … start + out.size into `out`."""
-        columns = out.size
-        stop = start + columns
-        (
-            block_rows,
-            mixing,
-            rank_steps,
-            ranks,
-            extra_ranks,
-            kept,
-            kept_weights,
-            group_folds,
-            group_kept_weights,
-            values,
-            kept_total,
-            kept_weight,
-            kept_counts8,
-        ) = self._views(columns)
-        for row, vector in zip(block_rows, vectors):
-            np.copyto(row, vector[start:stop])
-        for transform, part, mixed in mixing:
+        views = self._views_for(out.size)
+        for row, vector in zip(views.block_rows, vectors):
+            np.copyto(row, vector[start : start + out.size])
+        for transform, part, mixed in views.mixing:
             np.matmul(transform, part, out=mixed)
-        self.coordinates += columns
+        self.coordinates += out.size
         if self._trim_count == 0:
-            np.divide(self._group_weights @ values, self._weight_total, out=out)
+            np.divide(self._group_weights @ views.values, self._weight_total, out=out)
             return
-        if rank_steps is not None:
-            self._ranker.run(rank_steps, ranks[: self._groups.sizes.size])
-            for first, place, other in extra_ranks:
-                np.add(first, place, out=other)
-            np.less(ranks.view(np.uint8), self._kept_count, out=kept)
-        else:
-            sorted_ranks = ranks_of_stored_rows(
-                values, self._groups, offset=self._trim_count
+        self._keep(views)
+        self._weigh(views, out)
+        np.add(views.kept_counts, views.kept.view(np.uint8), out=views.kept_counts)
+        self._blocks_counted += 1
+        if self._blocks_counted == _BLOCKS_PER_COUNT_FLUSH:
+            self._flush_counts()
+
+    def _keep(self, views: _BlockViews) -> None:
+        if views.rank_steps is None:
+            ranks = ranks_of_stored_rows(
+                views.values, self._groups, offset=self._trim_count
             )
-            np.greater_equal(sorted_ranks, 0, out=kept)
-            kept &= sorted_ranks < self._kept_count
+            np.greater_equal(ranks, 0, out=views.kept)
+            np.logical_and(views.kept, ranks < self._kept_count, out=views.kept)
+            return
+        count = self._groups.sizes.size
+        self._ranker.run(views.rank_steps, views.ranks[:count])
+        for first, place, other in views.extra_ranks:
+            np.add(first, place, out=other)
+        np.less(views.ranks.view(np.uint8), self._kept_count, out=views.kept)
+
+    def _weigh(self, views: _BlockViews, out: np.ndarray) -> None:
+        kept_weights = views.kept_weights
         # 0/1 times the weight, not np.where: where() branches per element,
         # and on a random keep pattern took 102 ms per 3.1 M coordinates to
         # this 6. The 0/1 floats come from a uint8 view: a bool operand of a
         # float multiply is cast in small buffered chunks, ~15 % slower.
-        np.copyto(kept_weights, kept.view(np.uint8), casting="unsafe")
+        np.copyto(kept_weights, views.kept.view(np.uint8), casting="unsafe")
         np.multiply(kept_weights, self._weight_column, out=kept_weights)
         # Rows of a group share their values: their kept weights join the
         # group's first row (np.add.reduceat over axis 0 was 30× slower).
-        for first, other in group_folds:
+        for first, other in views.group_folds:
             np.add(first, other, out=first)
-        np.einsum("ij,ij->j", group_kept_weights, values, out=kept_total)
-        np.sum(group_kept_weights, axis=0, out=kept_weight)
-        np.divide(kept_total, kept_weight, out=out)
-        np.add(kept_counts8, kept.view(np.uint8), out=kept_counts8)
-        self._blocks_counted += 1
-        if self._blocks_counted == _BLOCKS_PER_COUNT_FLUSH:
-            self._flush_counts()
+        group_kept_weights = kept_weights[: self._groups.sizes.size]
+        np.einsum("ij,ij->j", group_kept_weights, views.values, out=views.kept_total)
+        np.sum(group_kept_weights, axis=0, out=views.kept_weight)
+        np.divide(views.kept_total, views.kept_weight, out=out)
 
     def _flush_counts(self) -> None:
         self._kept_counts += self._kept_counts8.sum(axis=1, dtype=np.int64)
@@ -344,7 +342,7 @@ class TrimmedMeanPass:
     def dropped_by_row(self) -> np.ndarray:
         """Per original row, how many of its values the blocks so far dropped."""
         self._flush_counts()
-        dropped = np.zeros(self._rows, dtype=np.int64)
+        dropped = np.zeros(self._groups.group_of_row.size, dtype=np.int64)
         if self._trim_count > 0:
             dropped[self._groups.stored_rows] = self.coordinates - self._kept_counts
         return dropped

@@ -415,6 +415,28 @@ def test_block_size_does_not_change_the_result():
     np.testing.assert_allclose(whole, blocked, rtol=1e-6, atol=1e-7)
 
 
+def test_trimmed_shares_count_past_the_blocks_a_uint8_counter_holds():
+    # Kept counts add up per block in uint8 and are flushed every 255 blocks:
+    # 700 one-coordinate blocks where the middle six rows are kept every time
+    # would wrap a counter flushed any later (their shares would not be 0).
+    rng = np.random.default_rng(4)
+    rows = np.arange(10, dtype=np.float32)[:, None] + rng.uniform(
+        0, 0.5, (10, 700)
+    ).astype(np.float32)
+    contributions = contributions_from(rows, np.linspace(1.0, 2.0, 10))
+    one_block = aggregate(contributions, TRIMMED_ONLY)
+    many_blocks = aggregate(
+        contributions, dataclasses.replace(TRIMMED_ONLY, block_coordinates=1, threads=1)
+    )
+    # (einsum sums a wide block in SIMD lanes, a one-wide one plainly)
+    np.testing.assert_allclose(one_block.vector, many_blocks.vector, rtol=1e-6)
+    shares = many_blocks.trimmed_fraction_by_node
+    assert shares == one_block.trimmed_fraction_by_node
+    assert [shares[NodeId(f"node-{i:03d}")] for i in range(10)] == [1.0] * 2 + [
+        0.0
+    ] * 6 + [1.0] * 2
+
+
 @pytest.mark.parametrize("config", EVERY_CONFIG, ids=lambda c: f"{c.method.value}")
 def test_thread_count_does_not_change_a_bit_of_the_result(config):
     rng = np.random.default_rng(8)

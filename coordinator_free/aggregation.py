@@ -46,7 +46,7 @@ from __future__ import annotations
 import enum
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,11 +58,11 @@ from coordinator_free.aggregation_distances import (
     weiszfeld_coefficients,
 )
 from coordinator_free.aggregation_kernels import (
+    BlockWorkers,
     RowGroups,
     blocks,
     combine,
     gram_matrix,
-    in_parts,
     transform_block,
     trim_count_for,
     weighted_median_block,
@@ -156,8 +156,15 @@ def aggregate(
             f"≥ 1, got {config.threads}, {config.block_coordinates} and "
             f"{config.gram_block_coordinates}"
         )
+    with BlockWorkers(config.threads) as workers:
+        return _aggregate_on(workers, ordered, config)
+
+
+def _aggregate_on(
+    workers: BlockWorkers, ordered: list[Contribution], config: AggregationConfig
+) -> AggregationResult:
     gram_all = gram_matrix(
-        [c.vector for c in ordered], config.gram_block_coordinates, config.threads
+        [c.vector for c in ordered], config.gram_block_coordinates, workers
     )
     usable = np.isfinite(np.diag(gram_all))
     if not usable.any():
@@ -176,14 +183,16 @@ def aggregate(
     trimmed: dict[NodeId, float] = {}
     not_selected: tuple[NodeId, ...] = ()
     if config.method in (AggregationMethod.TRIMMED_MEAN, AggregationMethod.MEDIAN):
-        vector, dropped_share = _coordinate_wise(vectors, transform, weights, config)
+        vector, dropped_share = _coordinate_wise(
+            vectors, transform, weights, config, workers
+        )
         if config.method is AggregationMethod.TRIMMED_MEAN:
             trimmed = dict(zip(node_ids, (float(s) for s in dropped_share)))
     else:
         coefficients, selected = _linear_coefficients(gram, weights, config)
         not_selected = tuple(n for n, s in zip(node_ids, selected) if not s)
         vector = combine(
-            vectors, coefficients @ transform, config.block_coordinates, config.threads
+            vectors, coefficients @ transform, config.block_coordinates, workers
         )
     return AggregationResult(
         vector=vector,
@@ -261,6 +270,7 @@ def _coordinate_wise(
     transform: np.ndarray,
     weights: np.ndarray,
     config: AggregationConfig,
+    workers: BlockWorkers,
 ) -> tuple[np.ndarray, np.ndarray]:
     count = len(vectors)
     is_identity = np.array_equal(transform, np.eye(count))
@@ -273,14 +283,14 @@ def _coordinate_wise(
     result = np.empty(size, dtype=np.float32)
     width = min(config.block_coordinates, max(size, 1))
 
-    def median_part(starts: range) -> np.ndarray:
+    def median_part(starts: Iterator[int]) -> np.ndarray:
         mixed = np.empty((groups.sizes.size, width), dtype=np.float32)
         for where, block in blocks(vectors, config.block_coordinates, starts):
             values = block if is_identity else transform_block(transform32, block, mixed)
             result[where] = weighted_median_block(groups.expand(values), weights)
         return np.zeros(count, dtype=np.int64)
 
-    def trimmed_mean_part(starts: range) -> np.ndarray:
+    def trimmed_mean_part(starts: Iterator[int]) -> np.ndarray:
         part = TrimmedMeanPass(
             transform=None if is_identity else transform32,
             groups=groups,
@@ -295,7 +305,7 @@ def _coordinate_wise(
     reduce_part = (
         median_part if config.method is AggregationMethod.MEDIAN else trimmed_mean_part
     )
-    dropped_by_part = in_parts(reduce_part, size, config.block_coordinates, config.threads)
+    dropped_by_part = workers.over_blocks(reduce_part, size, config.block_coordinates)
     return result, sum(dropped_by_part) / max(size, 1)
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -135,25 +135,56 @@ def weighted_median_block(values: np.ndarray, weights: np.ndarray) -> np.ndarray
     return midpoint.astype(np.float32)
 
 
-def in_parts(
-    work: Callable[[range], PartResult],
-    size: int,
-    block_coordinates: int,
-    threads: int,
-) -> list[PartResult]:
-    """`work` over up to `threads` runs of consecutive block starts, results in order."""
-    starts = range(0, size, block_coordinates)
-    count = max(1, min(threads, len(starts)))
-    bounds = [len(starts) * part // count for part in range(count + 1)]
-    parts = [starts[bounds[i] : bounds[i + 1]] for i in range(count)]
-    if count == 1:
-        return [work(parts[0])]
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(work, parts))
+class BlockWorkers:
+    """The calling thread and up to `threads` − 1 helper threads for one
+    aggregation, shared by its passes (a context manager).
+
+    Each pass hands every thread the same iterator of block starts, and a
+    thread that is free takes the next block, so a thread the machine slows
+    (a busy neighbour, a late start) simply does fewer blocks. The helpers
+    are started on entry, before the passes: started mid-pass, a thread
+    waits for the GIL against a thread busy with numpy calls (measured up to
+    6 ms, the interpreter's switch interval). Which thread runs a block never
+    changes what the block computes, so the result does not depend on it.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> BlockWorkers:
+        if self.threads > 1:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads - 1)
+            for started in [
+                self._pool.submit(int) for _ in range(self.threads - 1)
+            ]:
+                started.result()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def over_blocks(
+        self,
+        work: Callable[[Iterator[int]], PartResult],
+        size: int,
+        block_coordinates: int,
+    ) -> list[PartResult]:
+        """`work(starts)` on each thread, all drawing from one iterator of block
+        starts (CPython's range iterator hands each start out once, under the
+        GIL); one result per thread, in no particular order."""
+        block_count = -(-size // block_coordinates)
+        helpers = 0 if self._pool is None else min(self.threads - 1, block_count - 1)
+        starts = iter(range(0, size, block_coordinates))
+        futures = [self._pool.submit(work, starts) for _ in range(helpers)]
+        results = [work(starts)]
+        return results + [future.result() for future in futures]
 
 
 def blocks(
-    vectors: Sequence[np.ndarray], block_coordinates: int, starts: range
+    vectors: Sequence[np.ndarray], block_coordinates: int, starts: Iterable[int]
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """(slice, n × block float32 array) at the given starts, one buffer reused."""
     size = vectors[0].size
@@ -169,9 +200,10 @@ def blocks(
 
 
 def gram_matrix(
-    vectors: Sequence[np.ndarray], block_coordinates: int, threads: int = 1
+    vectors: Sequence[np.ndarray], block_coordinates: int, workers: BlockWorkers
 ) -> np.ndarray:
-    """Pairwise dot products, float32 within a block, float64 across blocks.
+    """Pairwise dot products, float32 within a block, float64 across blocks
+    (summed in block order, whichever thread took which block).
 
     One dot per pair and cache-sized slice, not `block @ block.T` on a copied
     block: for 10 vectors OpenBLAS's product was a third slower (measured 39
@@ -179,20 +211,19 @@ def gram_matrix(
     """
     count = len(vectors)
     pairs = [(i, j) for i in range(count) for j in range(i, count)]
+    size = vectors[0].size
+    per_block = np.zeros((-(-size // block_coordinates), len(pairs)), dtype=np.float64)
 
-    def dots(starts: range) -> np.ndarray:
-        sums = np.zeros((len(starts), len(pairs)), dtype=np.float64)
+    def dots(starts: Iterator[int]) -> None:
         # errstate is per thread: set it where the dots run.
         with np.errstate(over="ignore", invalid="ignore"):
-            for row, start in enumerate(starts):
+            for start in starts:
                 block = [v[start : start + block_coordinates] for v in vectors]
+                sums = per_block[start // block_coordinates]
                 for column, (i, j) in enumerate(pairs):
-                    sums[row, column] = np.dot(block[i], block[j])
-        return sums
+                    sums[column] = np.dot(block[i], block[j])
 
-    per_block = np.concatenate(
-        in_parts(dots, vectors[0].size, block_coordinates, threads)
-    )
+    workers.over_blocks(dots, size, block_coordinates)
     gram = np.zeros((count, count), dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         gram[np.triu_indices(count)] = per_block.sum(axis=0)
@@ -234,14 +265,15 @@ def combine(
     vectors: Sequence[np.ndarray],
     coefficients: np.ndarray,
     block_coordinates: int,
-    threads: int = 1,
+    workers: BlockWorkers,
 ) -> np.ndarray:
     coefficients32 = coefficients.astype(np.float32)
-    result = np.empty(vectors[0].size, dtype=np.float32)
+    size = vectors[0].size
+    result = np.empty(size, dtype=np.float32)
 
-    def combine_part(starts: range) -> None:
+    def combine_part(starts: Iterator[int]) -> None:
         for where, block in blocks(vectors, block_coordinates, starts):
             result[where] = coefficients32 @ block
 
-    in_parts(combine_part, vectors[0].size, block_coordinates, threads)
+    workers.over_blocks(combine_part, size, block_coordinates)
     return result

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -136,12 +137,12 @@ def weighted_median_block(values: np.ndarray, weights: np.ndarray) -> np.ndarray
 
 
 class BlockWorkers:
-    """The calling thread and up to `threads` − 1 helper threads for one
-    aggregation, shared by its passes (a context manager).
+    """`threads` worker threads for one aggregation, shared by its passes (a
+    context manager); with one thread the caller does the work itself.
 
-    Each pass hands every thread the same iterator of block starts, and a
-    thread that is free takes the next block, so a thread the machine slows
-    (a busy neighbour, a late start) simply does fewer blocks. The helpers
+    Each pass hands every worker the same iterator of block starts, and a
+    worker that is free takes the next block, so a thread the machine slows
+    (a busy neighbour, a late start) simply does fewer blocks. The workers
     are started on entry, before the passes: started mid-pass, a thread
     waits for the GIL against a thread busy with numpy calls (measured up to
     6 ms, the interpreter's switch interval). Which thread runs a block never
@@ -154,9 +155,11 @@ class BlockWorkers:
 
     def __enter__(self) -> BlockWorkers:
         if self.threads > 1:
-            self._pool = ThreadPoolExecutor(max_workers=self.threads - 1)
+            self._pool = ThreadPoolExecutor(max_workers=self.threads)
+            # Each waits for all: the pool must start every thread now.
+            all_started = threading.Barrier(self.threads)
             for started in [
-                self._pool.submit(int) for _ in range(self.threads - 1)
+                self._pool.submit(all_started.wait) for _ in range(self.threads)
             ]:
                 started.result()
         return self
@@ -172,15 +175,15 @@ class BlockWorkers:
         size: int,
         block_coordinates: int,
     ) -> list[PartResult]:
-        """`work(starts)` on each thread, all drawing from one iterator of block
-        starts (CPython's range iterator hands each start out once, under the
-        GIL); one result per thread, in no particular order."""
-        block_count = -(-size // block_coordinates)
-        helpers = 0 if self._pool is None else min(self.threads - 1, block_count - 1)
+        """`work(starts)` on each worker, all drawing from one iterator of
+        block starts (CPython's range iterator hands each start out once,
+        under the GIL); one result per worker, in no particular order."""
         starts = iter(range(0, size, block_coordinates))
-        futures = [self._pool.submit(work, starts) for _ in range(helpers)]
-        results = [work(starts)]
-        return results + [future.result() for future in futures]
+        if self._pool is None:
+            return [work(starts)]
+        workers = min(self.threads, max(1, -(-size // block_coordinates)))
+        futures = [self._pool.submit(work, starts) for _ in range(workers)]
+        return [future.result() for future in futures]
 
 
 def blocks(
@@ -267,13 +270,14 @@ def combine(
     block_coordinates: int,
     workers: BlockWorkers,
 ) -> np.ndarray:
-    coefficients32 = coefficients.astype(np.float32)
+    coefficients32 = coefficients.astype(np.float32)[None, :]
     size = vectors[0].size
-    result = np.empty(size, dtype=np.float32)
+    result = np.empty((1, size), dtype=np.float32)
 
     def combine_part(starts: Iterator[int]) -> None:
         for where, block in blocks(vectors, block_coordinates, starts):
-            result[where] = coefficients32 @ block
+            for matrix, part, out in mixing_slices(coefficients32, block, result[:, where]):
+                np.matmul(matrix, part, out=out)
 
     workers.over_blocks(combine_part, size, block_coordinates)
-    return result
+    return result[0]

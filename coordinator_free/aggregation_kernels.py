@@ -21,10 +21,10 @@ argsort does the same job. Both give identical ranks (tested), so the switch
 point only moves time, never results. The trimmed mean's pass itself, laid
 out once per thread, is aggregation_trimmed.py.
 
-Every pass walks disjoint runs of blocks, on up to `threads` threads (numpy
-and BLAS release the GIL while they work, so a second core helps as long as
-each call is long next to the Python around it: measured 1.3–1.5× here).
-Each block's work is the same whatever thread runs it and the per-block
+Every pass shares its blocks out among `threads` threads (BlockWorkers:
+numpy and BLAS release the GIL while they work, so a second core helps as
+long as each call is long next to the Python around it: measured 1.3–1.5×
+here). Each block's work is the same whatever thread runs it and per-block
 results are combined in block order, so the thread count never changes a bit
 of the result. Measured costs: docs/PERFORMANCE_aggregation.md.
 """

@@ -8,6 +8,8 @@ import re
 import urllib.request
 from typing import Any
 
+from peer_agents import wait_for
+
 FAST_COHORT = {"contribution_wait_s": 20.0, "commit_wait_s": 5.0, "call_timeout_s": 10.0,
                "join_wait_s": 3.0, "adopt_wait_s": 10.0}
 
@@ -16,6 +18,21 @@ def cohort_args(*, sync_interval: int, max_steps: int, **overrides: Any) -> tupl
     return ("--sync-interval", str(sync_interval), "--max-steps", str(max_steps),
             "--validate-every", "1000", "--checkpoint-every", "1000",
             "--cohort-json", json.dumps(FAST_COHORT | overrides))
+
+
+def resume_when_ready(*agents) -> None:
+    """Resume each agent once every one has finished setting up (its cohort joined, "node ready" printed).
+
+    An agent's API answers before its setup ends. Resumed early, one agent could
+    train while the other is still joining; the late one would then copy the
+    trained one's weights at its start (the join rule), and the round-1
+    canonical rule a test means to check would never be needed.
+    """
+    for agent in agents:
+        wait_for(lambda agent=agent: "node ready:" in agent.log_path.read_text(errors="replace"), timeout_s=60,
+                 what=f"agent {agent.name} to finish its setup")
+    for agent in agents:
+        resume(agent)
 
 
 def resume(agent) -> None:

@@ -13,7 +13,7 @@ import os
 import time
 
 import pytest
-from cohort_agents import cohort_args, logged_rounds, resume
+from cohort_agents import cohort_args, logged_rounds, resume, resume_when_ready
 from peer_agents import FAST_TIMINGS, sees_alive, wait_for
 
 from agent.checkpoint import CheckpointStore
@@ -73,8 +73,7 @@ def test_async_contribution_counts_with_its_weight_and_a_wrong_start_is_refused(
     a = launcher.start("a", *network, *args)
     b = launcher.start("b", *network, *args, "--peer", f"127.0.0.1:{a.peer_port}")
     wait_for(lambda: sees_alive(a, [b]) and sees_alive(b, [a]), timeout_s=15, what="a and b to see each other")
-    resume(a)
-    resume(b)
+    resume_when_ready(a, b)
     wait_for(lambda: logged_rounds(a) and logged_rounds(b), timeout_s=40, what="a first round on both holders")
     node_id, submitted, code = asyncio.run(contribute(tmp_path, [a, b], network[1]))
     assert code == m.WRONG_START_WEIGHTS

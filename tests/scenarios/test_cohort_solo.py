@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from cohort_agents import cohort_args, logged_rounds, outer_state, resume
+from cohort_agents import cohort_args, logged_rounds, outer_state, resume_when_ready
 from peer_agents import sees_alive, wait_for
 
 
@@ -25,8 +25,7 @@ def test_two_solo_agents_sync_to_identical_weights(launcher):
     a = launcher.start("a", *network, *args, "--seed", "1")
     b = launcher.start("b", *network, *args, "--seed", "2", "--peer", f"127.0.0.1:{a.peer_port}")
     wait_for(lambda: sees_alive(a, [b]) and sees_alive(b, [a]), timeout_s=15, what="a and b to see each other")
-    resume(a)
-    resume(b)
+    resume_when_ready(a, b)
     assert a.process.wait(60) == 0 and b.process.wait(60) == 0, a.log_tail() + b.log_tail()
     for agent in (a, b):
         rounds = logged_rounds(agent)

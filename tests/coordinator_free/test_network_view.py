@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -46,9 +48,25 @@ def test_node_view_derives_tier_and_flags() -> None:
     assert slow.tier is Tier.T5 and not slow.in_quorum and not slow.holds_genesis_data
 
 
-def test_node_view_refuses_negative_stake() -> None:
+@pytest.mark.parametrize("field", ["stake", "max_layers", "memory_bytes"])
+def test_node_view_refuses_negative_amounts(field: str) -> None:
+    with pytest.raises(ProtocolError, match=field):
+        node("a", 0, **{field: -1})
+
+
+def test_node_view_is_a_frozen_value_that_replace_rebuilds() -> None:
+    # NodeView writes its own __init__ (speed): it must still behave as the dataclass.
+    view = node("a", 0, 2, stake=3.0, mode=Mode.SOLO)
+    twin = node("a", 0, 2, stake=3.0, mode=Mode.SOLO)
+    assert view == twin and hash(view) == hash(twin)
+    assert view != node("a", 0, 2, stake=4.0, mode=Mode.SOLO)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.stake = 1.0  # type: ignore[misc]
+    slower = dataclasses.replace(view, speed_ms_per_layer=300.0)
+    assert slower.tier is Tier.T4 and slower.stake == 3.0 and slower.mode is Mode.SOLO
     with pytest.raises(ProtocolError, match="stake"):
-        node("a", 0, stake=-1.0)
+        dataclasses.replace(view, stake=-1.0)
+    assert [f.name for f in dataclasses.fields(NodeView)][-1] == "tier"
 
 
 def test_view_counts_holders_per_layer_and_clips_claims_past_the_depth() -> None:

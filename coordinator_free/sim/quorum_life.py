@@ -66,7 +66,7 @@ def _start(world: World, proposal: QuorumProposal) -> None:
     table = world.table
     rows = [table.index_of(m.node_id) for m in proposal.members]
     founder = table.index_of(proposal.founder)
-    colluding = all(table.behaviour[row] == COLLUDE for row in rows)
+    colluding = all(table.fixed(row).behaviour == COLLUDE for row in rows)
     record = SimQuorum(
         state=start_quorum(proposal, LIFECYCLE), members=rows, colluding=colluding
     )
@@ -183,7 +183,7 @@ def _replace(world: World, slot: int, old: int) -> None:
     new = table.index_of(chosen.node_id)
     record.members[position] = new
     record.silent.discard(old)
-    record.colluding = all(table.behaviour[row] == COLLUDE for row in record.members)
+    record.colluding = all(table.fixed(row).behaviour == COLLUDE for row in record.members)
     world.book.colluding[slot] = record.colluding
     join(world, new, slot, stage)
     leave(world, old)

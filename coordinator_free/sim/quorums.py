@@ -180,22 +180,22 @@ def leave(world: World, row: int) -> None:
 
 def offer_to_pools(world: World, row: int) -> None:
     table = world.table
+    record, claim = table.fixed(row), table.claim(row)
     eligible = (
-        table.online[row]
+        record.tier <= 4
+        and claim is not None
+        and claim.start < world.depth
+        and table.quorum_ids[row] is None  # quorum < 0: join and leave write both
+        and table.online[row]
         and table.admitted[row]
-        and table.tier[row] <= 4
-        and table.stop[row] > table.start[row]
-        and table.start[row] < world.depth
-        and table.quorum[row] < 0
     )
     if eligible:
         # Colluders sit only in their own pool: they join no quorum they cannot make their own.
-        colluder = table.behaviour[row] == COLLUDE
         world.pools.add(
             row,
-            region=int(table.region[row]),
-            tier=int(table.tier[row]),
-            colluder=colluder,
+            region=record.region,
+            tier=record.tier,
+            colluder=record.behaviour == COLLUDE,
         )
     else:
         world.pools.discard(row)

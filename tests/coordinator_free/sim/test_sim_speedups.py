@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordinator_free.diloco import contribution_weight
+from coordinator_free.sim.engine import run_scenario
+from coordinator_free.sim.scenario import scenario_from_mapping
 from coordinator_free.sim.training import _weights
 
 
@@ -34,3 +36,56 @@ def test_cohort_weights_equal_one_rule_call_per_contributor(
     weights = _weights({"batches": batches, "ages_s": ages_s}, rounds)
     expected = [contribution_weight(max(b // rounds, 0), a) for b, a in pairs]
     assert weights.tolist() == expected
+
+
+def _small_world():
+    scenario = scenario_from_mapping(
+        {
+            "name": "small",
+            "days": 0.25,
+            "seed": 5,
+            "population": {"initial_nodes": 60, "final_nodes": 90, "mean_session_h": 6.0},
+            "adversaries": {"share": 0.3, "lazy": 1.0, "sybil": 1.0, "collude": 1.0, "slow": 1.0},
+        }
+    )
+    return run_scenario(scenario).world
+
+
+def test_python_row_records_match_the_node_table_columns_after_a_run() -> None:
+    world = _small_world()
+    table = world.table
+    rows = range(table.count)
+    assert [tuple(table.fixed(row)) for row in rows] == [
+        (
+            table.node_id(row),
+            float(table.speed_ms[row]),
+            float(table.actual_ms[row]),
+            int(table.max_layers[row]),
+            int(table.memory_bytes[row]),
+            int(table.region[row]),
+            float(table.jitter_ms[row]),
+            int(table.tier[row]),
+            int(table.behaviour[row]),
+        )
+        for row in rows
+    ]
+    claims = [table.claim(row) for row in rows]
+    assert [(c.start, c.stop) if c else (0, 0) for c in claims] == [
+        (int(table.start[row]), int(table.stop[row])) for row in rows
+    ]
+    assert [table.quorum_ids[row] is None for row in rows] == [
+        bool(table.quorum[row] < 0) for row in rows
+    ]
+    # The free pools hold exactly the rows the column form of offer_to_pools selects.
+    eligible = [
+        row
+        for row in rows
+        if table.online[row]
+        and table.admitted[row]
+        and table.tier[row] <= 4
+        and table.stop[row] > table.start[row]
+        and table.start[row] < world.depth
+        and table.quorum[row] < 0
+    ]
+    assert eligible  # the run leaves free nodes, or the check says nothing
+    assert sorted(world.pools.members()) == eligible

@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from coordinator_free.diloco import contribution_weight
 from coordinator_free.sim.engine import run_scenario
+from coordinator_free.sim.quorums import credit
 from coordinator_free.sim.scenario import scenario_from_mapping
 from coordinator_free.sim.training import _weights
+from coordinator_free.sim.world import World
 
 
 @settings(max_examples=200, deadline=None)
@@ -89,3 +91,45 @@ def test_python_row_records_match_the_node_table_columns_after_a_run() -> None:
     ]
     assert eligible  # the run leaves free nodes, or the check says nothing
     assert sorted(world.pools.members()) == eligible
+
+
+_CREDITED = ("pending", "since_round", "step_batches", "total_batches", "last_credit_s")
+
+
+def _plain_credit(columns: dict[str, np.ndarray], slot: int, now_s: float) -> None:
+    """credit as numpy scalar arithmetic (the form it replaced)."""
+    elapsed_s = now_s - columns["last_credit_s"][slot]
+    if elapsed_s > 0 and columns["training"][slot]:
+        batches = columns["rate"][slot] * elapsed_s
+        for name in _CREDITED[:-1]:
+            columns[name][slot] += batches
+    columns["last_credit_s"][slot] = max(columns["last_credit_s"][slot], now_s)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rates=st.lists(st.floats(min_value=0.0, max_value=50.0), min_size=4, max_size=4),
+    calls=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3),
+            st.floats(min_value=-30.0, max_value=300.0),  # time step; may go back
+            st.booleans(),  # whether the quorum trains from now on
+        ),
+        max_size=40,
+    ),
+)
+def test_credit_equals_numpy_scalar_arithmetic(
+    rates: list[float], calls: list[tuple[int, float, bool]]
+) -> None:
+    world = World(scenario_from_mapping({"name": "credit", "days": 0.01}))
+    book = world.book
+    book.rate[:4] = rates
+    columns = {name: getattr(book, name).copy() for name in (*_CREDITED, "rate", "training")}
+    now_s = 0.0
+    for slot, step_s, training in calls:
+        now_s += step_s
+        book.training[slot] = columns["training"][slot] = training
+        credit(world, slot, now_s)
+        _plain_credit(columns, slot, now_s)
+    for name in _CREDITED:
+        assert getattr(book, name).tolist() == columns[name].tolist(), name

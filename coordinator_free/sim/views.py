@@ -36,16 +36,6 @@ from .world import World
 REGIONAL_FROM_NETWORK_SIZE = 500
 
 
-def latency_ms(world: World, first: int, second: int) -> float:
-    fixed = world.table.fixed
-    first_record, second_record = fixed(first), fixed(second)
-    return (
-        world.region_latency_rows_ms[first_record.region][second_record.region]
-        + first_record.jitter_ms
-        + second_record.jitter_ms
-    )
-
-
 def formation_tiers(tier: int) -> list[int]:
     return [t for t in (tier - 1, tier, tier + 1) if 1 <= t <= 4]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import reduce
 
 import pytest
@@ -358,3 +359,23 @@ def test_the_same_events_give_the_same_state() -> None:
         Tick(70.0),
     )
     assert run(start_quorum(proposal()), *events) == run(start_quorum(proposal()), *events)
+
+
+@given(
+    flags=st.lists(
+        st.tuples(st.booleans(), st.sampled_from(list(MemberHealth)), st.booleans()),
+        min_size=3,
+        max_size=3,
+    )
+)
+def test_replacements_wanted_is_each_members_reason_in_pipeline_order(
+    flags: list[tuple[bool, MemberHealth, bool]],
+) -> None:
+    state = active()
+    members = tuple(
+        replace(m, leaving=leaving, health=health, slow=slow)
+        for m, (leaving, health, slow) in zip(state.members, flags, strict=True)
+    )
+    state = replace(state, members=members)
+    plain = tuple((m.node_id, m.replacement_reason) for m in members if m.replacement_reason is not None)
+    assert state.replacements_wanted == plain

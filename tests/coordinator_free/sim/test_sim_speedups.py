@@ -7,15 +7,20 @@ the two agree on inputs that reach every branch.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordinator_free.diloco import contribution_weight
+from coordinator_free.errors import ProtocolError
+from coordinator_free.network_view import NodeView
 from coordinator_free.sim.engine import run_scenario
+from coordinator_free.sim.nodes import GENESIS_SHARDS, MODES
 from coordinator_free.sim.quorums import credit
 from coordinator_free.sim.scenario import scenario_from_mapping
 from coordinator_free.sim.training import _weights
 from coordinator_free.sim.world import World
+from coordinator_free.tiers import tier_from_speed
 
 
 @settings(max_examples=200, deadline=None)
@@ -68,6 +73,7 @@ def test_python_row_records_match_the_node_table_columns_after_a_run() -> None:
             float(table.jitter_ms[row]),
             int(table.tier[row]),
             int(table.behaviour[row]),
+            tier_from_speed(float(table.speed_ms[row])),
         )
         for row in rows
     ]
@@ -133,3 +139,35 @@ def test_credit_equals_numpy_scalar_arithmetic(
         _plain_credit(columns, slot, now_s)
     for name in _CREDITED:
         assert getattr(book, name).tolist() == columns[name].tolist(), name
+
+
+def test_node_views_equal_the_ones_the_constructor_builds() -> None:
+    world = _small_world()
+    table = world.table
+    for row in range(table.count):
+        table.touch(row)  # rebuilt now, from the table's state at the end of the run
+        built = table.view(row)
+        constructed = NodeView(
+            node_id=table.node_id(row),
+            speed_ms_per_layer=float(table.speed_ms[row]),
+            layer_range=table.claim(row),
+            max_layers=int(table.max_layers[row]),
+            memory_bytes=int(table.memory_bytes[row]),
+            quorum_id=table.quorum_ids[row],
+            stake=float(table.stake[row]),
+            shards=GENESIS_SHARDS,
+            mode=MODES[int(table.mode[row])],
+        )
+        assert built == constructed
+        assert vars(built) == vars(constructed)
+        assert hash(built) == hash(constructed)
+    modes = {table.view(row).mode for row in range(table.count)}
+    assert len(modes) >= 3  # the run reaches several modes, so the check reads the column
+
+
+def test_a_negative_stake_is_refused_as_the_constructor_refuses_it() -> None:
+    world = _small_world()
+    world.table.stake[0] = -1.0
+    world.table.touch(0)
+    with pytest.raises(ProtocolError, match="must all be >= 0"):
+        world.table.view(0)

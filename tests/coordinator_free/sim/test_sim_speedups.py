@@ -171,3 +171,11 @@ def test_a_negative_stake_is_refused_as_the_constructor_refuses_it() -> None:
     world.table.touch(0)
     with pytest.raises(ProtocolError, match="must all be >= 0"):
         world.table.view(0)
+
+
+def test_live_slots_are_the_slots_holding_a_record() -> None:
+    book = _small_world().book
+    holding = [slot for slot, record in enumerate(book.records) if record is not None]
+    assert holding  # quorums are live at the end of the run
+    assert book.live_slots().tolist() == holding
+    assert len(holding) == book.live_count

@@ -84,7 +84,10 @@ def network_needs_data_providers(node: NodeView, view: NetworkView) -> bool:
 
 def select_mode(node: NodeView, view: NetworkView, *, quorum_available: bool) -> ModeDecision:
     """The mode `node` should run in, given what it sees and whether a quorum is open to it."""
-    if view.by_id.get(node.node_id) != node:
+    listed = view.by_id.get(node.node_id)
+    # Identity first: callers usually pass the very record the view holds, and
+    # comparing two NodeViews field by field costs more than the decision.
+    if listed is not node and listed != node:
         raise ProtocolError(
             f"node {node.node_id} must appear in its own view exactly as given; "
             "build the view with the node's current record included"

@@ -323,10 +323,7 @@ def _tick(state: QuorumState, at_s: float) -> QuorumState:
         if at_s - state.created_at_s >= state.config.proposal_timeout_s:
             return _dissolve(state, DissolveReason.PROPOSAL_TIMEOUT)
         return state
-    config = state.config
-    members = [_health_at(config, m, at_s) for m in state.members]
-    if any(new is not old for new, old in zip(members, state.members, strict=True)):
-        state = replace(state, members=tuple(members))  # else the same state: no copy
+    state = _with_health_at(state, at_s)
     if any(m.health is MemberHealth.OFFLINE for m in state.members):
         return _dissolve(state, DissolveReason.MEMBER_LOST)
     if state.session_ends_s is not None and at_s >= state.session_ends_s:
@@ -339,6 +336,26 @@ def _tick(state: QuorumState, at_s: float) -> QuorumState:
         if state.batches_in_session < state.config.renewal_min_batches:
             return replace(state, renewal_due_s=None)  # not renewed: ends with its session
         return _extend_if_ready(replace(state, phase=QuorumPhase.RENEWING))
+    return state
+
+
+def _with_health_at(state: QuorumState, at_s: float) -> QuorumState:
+    """Every member's health at `at_s` (_health_at); the same state object when none changes."""
+    config = state.config
+    # _health_at changes a member only once it has been silent for the smaller of the two
+    # thresholds; a quorum whose members were all heard since (the usual check) is
+    # returned as it is, without a _health_at call per member. The same comparison.
+    changes_after_s = min(
+        config.offline_after_s, config.degraded_after_missed_heartbeats * config.heartbeat_interval_s
+    )
+    for member in state.members:
+        if at_s - member.last_heartbeat_s >= changes_after_s:
+            break
+    else:
+        return state
+    members = [_health_at(config, m, at_s) for m in state.members]
+    if any(new is not old for new, old in zip(members, state.members, strict=True)):
+        return replace(state, members=tuple(members))
     return state
 
 

@@ -111,6 +111,12 @@ class QuorumState:
     @property
     def replacements_wanted(self) -> tuple[tuple[NodeId, ReplacementReason], ...]:
         """Members the quorum should replace now, in pipeline order, with why."""
+        healthy = MemberHealth.HEALTHY
+        for m in self.members:
+            if m.leaving or m.slow or m.health is not healthy:
+                break
+        else:
+            return ()  # the usual answer, without a replacement_reason call per member
         return tuple((m.node_id, r) for m in self.members if (r := m.replacement_reason) is not None)
 
     @property

@@ -27,11 +27,12 @@ from coordinator_free.quorum_formation import (
 from coordinator_free.quorum_lifecycle import start_quorum
 from coordinator_free.quorum_replacement import find_replacement
 from coordinator_free.quorum_state import QuorumPhase
+from coordinator_free.types import NodeId
 
 from .events import EventKind
 from .hardware import COLLUDE
 from .quorums import LIFECYCLE, SimQuorum, apply, credit, join, leave, refresh_rate
-from .views import formation_tiers, formation_view, latency_ms, replacement_view
+from .views import formation_tiers, formation_view, replacement_view
 
 if TYPE_CHECKING:
     from .world import World
@@ -58,15 +59,16 @@ def try_found(world: World, founder: int) -> bool:
     if isinstance(result, FormationFailure):
         world.tallies.formation_failures[result.reason.value] += 1
         return False
-    _start(world, result)
+    _start(world, result, latency)
     return True
 
 
-def _start(world: World, proposal: QuorumProposal) -> None:
+def _start(world: World, proposal: QuorumProposal, latency: dict[NodeId, float]) -> None:
+    """Start the proposed quorum; `latency` holds each member's round trip from the founder."""
     table = world.table
     rows = [table.index_of(m.node_id) for m in proposal.members]
     founder = table.index_of(proposal.founder)
-    colluding = all(table.behaviour[row] == COLLUDE for row in rows)
+    colluding = all(table.fixed(row).behaviour == COLLUDE for row in rows)
     record = SimQuorum(
         state=start_quorum(proposal, LIFECYCLE), members=rows, colluding=colluding
     )
@@ -74,8 +76,8 @@ def _start(world: World, proposal: QuorumProposal) -> None:
     # Each member answers one round trip after the proposal; the last answer activates it
     # (the founder's own acceptance first: a one-member quorum activates with it).
     answers = sorted(
-        (world.now_s + latency_ms(world, founder, row) / 1000.0, row)
-        for row in rows
+        (world.now_s + latency[member.node_id] / 1000.0, row)
+        for member, row in zip(proposal.members, rows, strict=True)
         if row != founder
     )
     apply(
@@ -183,7 +185,7 @@ def _replace(world: World, slot: int, old: int) -> None:
     new = table.index_of(chosen.node_id)
     record.members[position] = new
     record.silent.discard(old)
-    record.colluding = all(table.behaviour[row] == COLLUDE for row in record.members)
+    record.colluding = all(table.fixed(row).behaviour == COLLUDE for row in record.members)
     world.book.colluding[slot] = record.colluding
     join(world, new, slot, stage)
     leave(world, old)

@@ -144,10 +144,16 @@ def _contributors(world: World) -> dict[str, np.ndarray] | None:
 def _weights(contributors: dict[str, np.ndarray], rounds: int) -> np.ndarray:
     """diloco.contribution_weight for each contributor, once per distinct (batches, age)."""
     batches = np.maximum(contributors["batches"] // rounds, 0)
-    pairs = np.stack([batches.astype(np.float64), contributors["ages_s"]], axis=1)
-    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    weights = np.array([contribution_weight(int(b), float(a)) for b, a in unique])
-    return weights[inverse.ravel()]
+    # Each (batches, age) pair as one complex number: np.unique of a 1-D array sorts
+    # plain values, several times cheaper than its row-wise axis=0 form.
+    pairs = np.empty(batches.size, dtype=np.complex128)
+    pairs.real = batches
+    pairs.imag = contributors["ages_s"]
+    unique, inverse = np.unique(pairs, return_inverse=True)
+    weights = np.array(
+        [contribution_weight(int(p.real), float(p.imag)) for p in unique.tolist()]
+    )
+    return weights[inverse]
 
 
 def _sync(world: World, contributors: dict[str, np.ndarray], rounds: int) -> None:

@@ -36,13 +36,6 @@ from .world import World
 REGIONAL_FROM_NETWORK_SIZE = 500
 
 
-def latency_ms(world: World, first: int, second: int) -> float:
-    fixed = world.table.fixed
-    *_, first_region, first_jitter_ms = fixed(first)
-    *_, second_region, second_jitter_ms = fixed(second)
-    return world.region_latency_rows_ms[first_region][second_region] + first_jitter_ms + second_jitter_ms
-
-
 def formation_tiers(tier: int) -> list[int]:
     return [t for t in (tier - 1, tier, tier + 1) if 1 <= t <= 4]
 
@@ -58,7 +51,7 @@ def candidate_rows(
         rows = world.pools.draw_colluders(world.prng, tiers=tiers, count=count)
     else:
         regional = world.network_size >= REGIONAL_FROM_NETWORK_SIZE
-        regions = [int(table.region[near])] if regional else range(world.pools.regions)
+        regions = [table.fixed(near).region] if regional else range(world.pools.regions)
         rows = world.pools.draw(world.prng, tiers=tiers, regions=regions, count=count)
     return [row for row in rows if row != near]
 
@@ -66,13 +59,12 @@ def candidate_rows(
 def formation_view(
     world: World, founder: int
 ) -> tuple[NetworkView, dict[NodeId, float]]:
-    table = world.table
-    colluder = table.behaviour[founder] == COLLUDE
+    record = world.table.fixed(founder)
     rows = candidate_rows(
         world,
         founder,
-        formation_tiers(int(table.tier[founder])),
-        colluders_only=colluder,
+        formation_tiers(record.tier),
+        colluders_only=record.behaviour == COLLUDE,
     )
     return _view_with_latency(world, founder, rows)
 
@@ -89,13 +81,13 @@ def _view_with_latency(
 ) -> tuple[NetworkView, dict[NodeId, float]]:
     """The anchor and `rows` as a view, with each row's round trip from the anchor."""
     table = world.table
-    fixed = table.fixed
-    *_, region, jitter_ms = fixed(anchor)
-    between_ms = world.region_latency_rows_ms[region]
+    anchor_record = table.fixed(anchor)
+    between_ms = world.region_latency_rows_ms[anchor_record.region]
+    jitter_ms = anchor_record.jitter_ms
     latency = {}
-    for row in rows:  # a few dozen rows: plain Python beats numpy's per-call cost
-        node_id, _, _, _, other_region, other_jitter_ms = fixed(row)
-        latency[node_id] = between_ms[other_region] + jitter_ms + other_jitter_ms
+    # A few dozen rows: plain Python beats numpy's per-call cost.
+    for node_id, _, _, _, _, region, other_jitter_ms, _, _, _ in table.fixed_records(rows):
+        latency[node_id] = between_ms[region] + jitter_ms + other_jitter_ms
     nodes = table.views([anchor, *rows])
     return NetworkView(tuple(nodes), world.depth), latency
 

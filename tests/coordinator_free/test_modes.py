@@ -123,3 +123,18 @@ def test_node_must_be_in_its_own_view() -> None:
     stale = make_node("me", stake=5.0)
     with pytest.raises(ProtocolError, match="its own view"):
         select_mode(stale, network(me, 2), quorum_available=False)
+
+
+def test_an_equal_copy_of_the_views_record_decides_as_the_record_itself() -> None:
+    me = make_node("me", stake=50.0, mode=Mode.VERIFY)
+    copy = make_node("me", stake=50.0, mode=Mode.VERIFY)
+    view = network(me, 40, other_mode=Mode.ASYNC)
+    assert copy is not me
+    assert select_mode(copy, view, quorum_available=False) == select_mode(
+        me, view, quorum_available=False
+    )
+
+
+def test_a_node_missing_from_the_view_is_refused() -> None:
+    with pytest.raises(ProtocolError, match="its own view"):
+        select_mode(make_node("stranger"), network(make_node("me"), 2), quorum_available=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import reduce
 
 import pytest
@@ -358,3 +359,57 @@ def test_the_same_events_give_the_same_state() -> None:
         Tick(70.0),
     )
     assert run(start_quorum(proposal()), *events) == run(start_quorum(proposal()), *events)
+
+
+@given(
+    flags=st.lists(
+        st.tuples(st.booleans(), st.sampled_from(list(MemberHealth)), st.booleans()),
+        min_size=3,
+        max_size=3,
+    )
+)
+def test_replacements_wanted_is_each_members_reason_in_pipeline_order(
+    flags: list[tuple[bool, MemberHealth, bool]],
+) -> None:
+    state = active()
+    members = tuple(
+        replace(m, leaving=leaving, health=health, slow=slow)
+        for m, (leaving, health, slow) in zip(state.members, flags, strict=True)
+    )
+    state = replace(state, members=members)
+    plain = tuple((m.node_id, m.replacement_reason) for m in members if m.replacement_reason is not None)
+    assert state.replacements_wanted == plain
+
+
+@given(
+    silences_s=st.lists(st.floats(min_value=0.0, max_value=300.0), min_size=3, max_size=3),
+    healths=st.lists(st.sampled_from(list(MemberHealth)), min_size=3, max_size=3),
+    offline_after_s=st.sampled_from([30.0, 90.0, 120.0]),  # below, between and above 60 s
+)
+def test_a_tick_sets_each_members_health_from_its_silence(
+    silences_s: list[float], healths: list[MemberHealth], offline_after_s: float
+) -> None:
+    at_s = 1000.0
+    state = active()
+    config = replace(state.config, offline_after_s=offline_after_s)
+    members = tuple(
+        replace(m, last_heartbeat_s=at_s - silent_s, health=health)
+        for m, silent_s, health in zip(state.members, silences_s, healths, strict=True)
+    )
+    state = replace(state, members=members, config=config)
+    degraded_after_s = config.degraded_after_missed_heartbeats * config.heartbeat_interval_s
+    expected = [
+        MemberHealth.OFFLINE
+        if at_s - m.last_heartbeat_s >= offline_after_s
+        else MemberHealth.DEGRADED
+        if at_s - m.last_heartbeat_s >= degraded_after_s
+        else m.health
+        for m in members
+    ]
+    after = apply_event(state, Tick(at_s))
+    assert [m.health for m in after.members] == expected
+    assert after.phase is (
+        QuorumPhase.DISSOLVED if MemberHealth.OFFLINE in expected else QuorumPhase.ACTIVE
+    )
+    if expected == healths:
+        assert after.members == members

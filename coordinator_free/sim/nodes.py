@@ -18,7 +18,6 @@ from typing import NamedTuple
 import numpy as np
 
 from coordinator_free.network_view import LayerRange, Mode, NodeView
-from coordinator_free.tiers import Tier, tier_from_speed
 from coordinator_free.types import NodeId, QuorumId, ShardId
 
 MODES = tuple(Mode)
@@ -77,7 +76,6 @@ class FixedRecord(NamedTuple):
     jitter_ms: float
     tier: int
     behaviour: int
-    view_tier: Tier  # tier_from_speed(speed_ms): the tier NodeView derives
 
 
 class NodeTable:
@@ -149,7 +147,6 @@ class NodeTable:
                 float(self.jitter_ms[index]),
                 int(self.tier[index]),
                 int(self.behaviour[index]),
-                tier_from_speed(float(self.speed_ms[index])),
             )
         return fixed
 
@@ -161,25 +158,17 @@ class NodeTable:
         cached = self._views[index]
         if cached is None:
             fixed = self.fixed(index)
-            fields = {
-                "node_id": fixed.node_id,
-                "speed_ms_per_layer": fixed.speed_ms,
-                "layer_range": self._claims[index],
-                "max_layers": fixed.max_layers,
-                "memory_bytes": fixed.memory_bytes,
-                "quorum_id": self.quorum_ids[index],
-                "stake": self.stake.item(index),
-                "shards": GENESIS_SHARDS,
-                "mode": MODES[self.mode.item(index)],
-            }
-            if fields["stake"] < 0 or fixed.max_layers < 0 or fixed.memory_bytes < 0:
-                NodeView(**fields)  # raises NodeView's own error
-            # Built as NodeView.__init__ builds it (its fields in order, then the tier
-            # tier_from_speed derives), without a frozen dataclass's object.__setattr__
-            # per field: 2.0 -> 0.7 us, and views are rebuilt after every join, leave and
-            # mode change. A test checks every row's view equals the constructor's.
-            cached = object.__new__(NodeView)
-            cached.__dict__.update(fields, tier=fixed.view_tier)
+            cached = NodeView(
+                fixed.node_id,
+                fixed.speed_ms,
+                self._claims[index],
+                fixed.max_layers,
+                fixed.memory_bytes,
+                self.quorum_ids[index],
+                self.stake.item(index),
+                GENESIS_SHARDS,
+                MODES[self.mode.item(index)],
+            )
             self._views[index] = cached
         return cached
 

@@ -20,7 +20,6 @@ from coordinator_free.sim.quorums import credit
 from coordinator_free.sim.scenario import scenario_from_mapping
 from coordinator_free.sim.training import _weights
 from coordinator_free.sim.world import World
-from coordinator_free.tiers import tier_from_speed
 
 
 @settings(max_examples=200, deadline=None)
@@ -73,7 +72,6 @@ def test_python_row_records_match_the_node_table_columns_after_a_run() -> None:
             float(table.jitter_ms[row]),
             int(table.tier[row]),
             int(table.behaviour[row]),
-            tier_from_speed(float(table.speed_ms[row])),
         )
         for row in rows
     ]

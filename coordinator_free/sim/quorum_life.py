@@ -63,14 +63,19 @@ def try_found(world: World, founder: int) -> bool:
     return True
 
 
+def _all_collude(world: World, rows: list[int]) -> bool:
+    """Every member colludes: all the quorum's proofs are fake."""
+    fixed = world.table.fixed
+    return all(fixed(row).behaviour == COLLUDE for row in rows)
+
+
 def _start(world: World, proposal: QuorumProposal, latency: dict[NodeId, float]) -> None:
     """Start the proposed quorum; `latency` holds each member's round trip from the founder."""
     table = world.table
     rows = [table.index_of(m.node_id) for m in proposal.members]
     founder = table.index_of(proposal.founder)
-    colluding = all(table.fixed(row).behaviour == COLLUDE for row in rows)
     record = SimQuorum(
-        state=start_quorum(proposal, LIFECYCLE), members=rows, colluding=colluding
+        state=start_quorum(proposal, LIFECYCLE), members=rows, colluding=_all_collude(world, rows)
     )
     slot = world.book.allocate(record, world.now_s)
     # Each member answers one round trip after the proposal; the last answer activates it
@@ -185,7 +190,7 @@ def _replace(world: World, slot: int, old: int) -> None:
     new = table.index_of(chosen.node_id)
     record.members[position] = new
     record.silent.discard(old)
-    record.colluding = all(table.fixed(row).behaviour == COLLUDE for row in record.members)
+    record.colluding = _all_collude(world, record.members)
     world.book.colluding[slot] = record.colluding
     join(world, new, slot, stage)
     leave(world, old)

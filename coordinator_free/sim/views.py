@@ -86,8 +86,8 @@ def _view_with_latency(
     jitter_ms = anchor_record.jitter_ms
     latency = {}
     # A few dozen rows: plain Python beats numpy's per-call cost.
-    for node_id, _, _, _, _, region, other_jitter_ms, _, _ in table.fixed_records(rows):
-        latency[node_id] = between_ms[region] + jitter_ms + other_jitter_ms
+    for record in table.fixed_records(rows):
+        latency[record.node_id] = between_ms[record.region] + jitter_ms + record.jitter_ms
     nodes = table.views([anchor, *rows])
     return NetworkView(tuple(nodes), world.depth), latency
 

@@ -68,8 +68,15 @@ def round_hashes(agent: AgentProcess) -> dict[int, tuple[tuple[int, int], str]]:
     return {int(m[1]): ((int(m[2]), int(m[3])), m[4]) for m in _HASH_LINE.finditer(text)}
 
 
+# The check needs every round to hear both holders. A round waits for them only until these
+# pass (it goes on at once when both are in), so on a loaded 2-core machine, where one quorum
+# can fall tens of seconds behind the other, the test's short waits would leave one out.
+PATIENT_ROUNDS = {"contribution_wait_s": 120.0, "commit_wait_s": 30.0}
+
+
 def start_two_quorums(launcher: PipelineLauncher) -> list[AgentProcess]:
-    args = (*cohort_args(sync_interval=INTERVAL, max_steps=STEPS), "--seed", "0", "--micro-batches", "2")
+    args = (*cohort_args(sync_interval=INTERVAL, max_steps=STEPS, **PATIENT_ROUNDS),
+            "--seed", "0", "--micro-batches", "2")
     agents = []
     for index, stream in enumerate(STREAMS):
         first = launcher.start(f"a{stream}", *args, layers="0-2", pipeline={"data_stream": stream},
@@ -121,7 +128,7 @@ def test_two_quorums_learn_together(pipeline_launcher: PipelineLauncher, tmp_pat
     def finished() -> bool:
         return all(agent.process.poll() is not None for agent in agents)
 
-    wait_for(finished, timeout_s=240, what="both quorums to train " + str(STEPS) + " steps", interval_s=0.5)
+    wait_for(finished, timeout_s=480, what="both quorums to train " + str(STEPS) + " steps", interval_s=0.5)
     for agent in agents:
         assert agent.process.returncode == 0, agent.log_tail(40)
         rounds = logged_rounds(agent)
